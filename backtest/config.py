@@ -1,0 +1,303 @@
+"""Run configuration: TOML → validated, fully resolved, frozen rule sets (DESIGN §3).
+
+Every key is checked: unknown keys, invalid values and values not implemented yet raise ``ConfigError``
+with one line naming the key (and a did-you-mean hint where one fits). ``base`` deep-merges a rule set
+over an earlier one; the resolved form (bases expanded, defaults filled, keys sorted) is what a run's
+``run_id`` is hashed from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .engine.types import Params
+from .errors import ConfigError
+from .timeutil import format_instant, parse_duration, parse_instant
+
+IMPLEMENTED_LIQUIDATION = ("aave",)
+PLANNED_LIQUIDATION = ("aave-v2", "aave-v3", "comet", "compound-v2", "morpho-blue", "maker-clipper", "liquity")
+IMPLEMENTED_KINDS = ("asset",)
+PLANNED_KINDS = ("isolated", "cross", "dynamic", "liquidity-haircut", "portfolio")
+IMPLEMENTED_SLIPPAGE = ("none",)
+PLANNED_SLIPPAGE = ("depth", "constant-product")
+
+TOP_KEYS = ("run", "market", "rules")
+RUN_KEYS = ("name", "start", "end", "step", "price_source")
+MARKET_DEFAULTS: dict[str, Any] = {"liquidation": "aave", "close_factor": 0.5, "gas_usd": 0.0, "slippage": "none"}
+RULE_KEYS = ("name", "base", "kind", "assets", "market")
+ASSET_KEYS = ("ltv", "liquidation_threshold", "liquidation_bonus")
+
+
+@dataclass(frozen=True)
+class AssetParams:
+    """Per-asset parameters: ``ltv`` and ``liquidation_threshold`` fractions 0–1, ``liquidation_bonus`` ≥ 0."""
+
+    ltv: float
+    liquidation_threshold: float
+    liquidation_bonus: float
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """Liquidation mechanics shared by a rule set's accounts."""
+
+    liquidation: str
+    close_factor: float
+    gas_usd: float
+    slippage: str
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """One named rule set (``kind = "asset"``): per-asset parameters plus its market mechanics."""
+
+    name: str
+    kind: str
+    assets: Mapping[str, AssetParams]
+    market: MarketConfig
+
+    def params(self, assets: list[str]) -> Params:
+        """Engine parameters for ``assets`` (column order); every asset must have parameters."""
+        missing = [a for a in assets if a not in self.assets]
+        if missing:
+            raise ConfigError(
+                f"rules \"{self.name}\": no parameters for asset {missing[0]!r} "
+                f"(add [rules.assets.{_quote_key(missing[0])}])")
+        ap = [self.assets[a] for a in assets]
+        return Params(
+            ltv=np.array([x.ltv for x in ap], dtype=np.float64),
+            liquidation_threshold=np.array([x.liquidation_threshold for x in ap], dtype=np.float64),
+            liquidation_bonus=np.array([x.liquidation_bonus for x in ap], dtype=np.float64),
+            close_factor=self.market.close_factor,
+            gas_usd=self.market.gas_usd,
+        )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole run: window, grid, price-source choice and rule sets (the first is the baseline)."""
+
+    name: str
+    start_us: int
+    end_us: int
+    step_s: int | None
+    price_source: str | Mapping[str, str] | None
+    rules: tuple[RuleSet, ...]
+    path: str
+
+    def canonical(self) -> dict[str, Any]:
+        """Resolved config as plain data: bases expanded, defaults filled (keys sorted when dumped)."""
+        run: dict[str, Any] = {"name": self.name, "start": format_instant(self.start_us),
+                               "end": format_instant(self.end_us)}
+        if self.step_s is not None:
+            run["step_seconds"] = self.step_s
+        if self.price_source is not None:
+            run["price_source"] = self.price_source if isinstance(self.price_source, str) else dict(self.price_source)
+        return {
+            "run": run,
+            "rules": [
+                {"name": r.name, "kind": r.kind,
+                 "market": vars(r.market).copy(),
+                 "assets": {a: vars(p).copy() for a, p in sorted(r.assets.items())}}
+                for r in self.rules
+            ],
+        }
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+
+
+def _quote_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
+
+
+def _hint(key: str, allowed: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
+
+
+def _check_keys(table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"{where}.{_quote_key(key)}: unknown key{_hint(key, allowed)}" if where
+                              else f"{_quote_key(key)}: unknown key{_hint(key, allowed)}")
+
+
+def _number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ConfigError(f"{key}: must be finite, got {value!r}")
+    return value
+
+
+def _string(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _choice(value: Any, key: str, implemented: tuple[str, ...], planned: tuple[str, ...]) -> str:
+    value = _string(value, key)
+    if value in implemented:
+        return value
+    if value in planned:
+        raise ConfigError(f"{key}: {value!r} is not implemented yet; available: {', '.join(implemented)}")
+    raise ConfigError(f"{key}: invalid value {value!r}{_hint(value, implemented + planned)}")
+
+
+def _instant(value: Any, key: str) -> int:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a quoted timestamp string like \"2021-05-19T00:00:00Z\", got {value!r}")
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
+def _merge(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(parent)
+    for key, value in child.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _market(table: Any, where: str) -> MarketConfig:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table")
+    _check_keys(table, tuple(MARKET_DEFAULTS), where)
+    m = {**MARKET_DEFAULTS, **table}
+    liquidation = _choice(m["liquidation"], f"{where}.liquidation", IMPLEMENTED_LIQUIDATION, PLANNED_LIQUIDATION)
+    cf = _number(m["close_factor"], f"{where}.close_factor")
+    if not 0 < cf <= 1:
+        raise ConfigError(f"{where}.close_factor: must satisfy 0 < close_factor ≤ 1, got {cf}")
+    gas = _number(m["gas_usd"], f"{where}.gas_usd")
+    if gas < 0:
+        raise ConfigError(f"{where}.gas_usd: must be ≥ 0, got {gas}")
+    slippage = _choice(m["slippage"], f"{where}.slippage", IMPLEMENTED_SLIPPAGE, PLANNED_SLIPPAGE)
+    return MarketConfig(liquidation, cf, gas, slippage)
+
+
+def _asset_params(table: Any, where: str) -> AssetParams:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table with keys {', '.join(ASSET_KEYS)}")
+    _check_keys(table, ASSET_KEYS, where)
+    for key in ASSET_KEYS:
+        if key not in table:
+            raise ConfigError(f"{where}.{key}: missing (every asset needs {', '.join(ASSET_KEYS)})")
+    ltv = _number(table["ltv"], f"{where}.ltv")
+    lt = _number(table["liquidation_threshold"], f"{where}.liquidation_threshold")
+    lb = _number(table["liquidation_bonus"], f"{where}.liquidation_bonus")
+    if not 0 <= lt < 1:
+        raise ConfigError(f"{where}.liquidation_threshold: must satisfy 0 ≤ liquidation_threshold < 1, got {lt}")
+    if not 0 <= ltv <= lt:
+        raise ConfigError(f"{where}.ltv: must satisfy 0 ≤ ltv ≤ liquidation_threshold ({lt}), got {ltv}")
+    if lb < 0:
+        raise ConfigError(f"{where}.liquidation_bonus: must be ≥ 0 (a fraction: Aave's 10500 bps = 0.05), got {lb}")
+    return AssetParams(ltv, lt, lb)
+
+
+def parse_config(data: Mapping[str, Any], path: str = "<config>") -> RunConfig:
+    """Validate and resolve a parsed TOML document (see DESIGN §3)."""
+    _check_keys(data, TOP_KEYS, "")
+    run = data.get("run")
+    if not isinstance(run, Mapping):
+        raise ConfigError("run: missing [run] table (name, start, end)")
+    _check_keys(run, RUN_KEYS, "run")
+    name = _string(run["name"], "run.name") if "name" in run else Path(path).stem
+    for key in ("start", "end"):
+        if key not in run:
+            raise ConfigError(f"run.{key}: missing")
+    start = _instant(run["start"], "run.start")
+    end = _instant(run["end"], "run.end")
+    if end < start:
+        raise ConfigError(f"run.end: {run['end']} is before run.start {run['start']}")
+    step = None
+    if "step" in run:
+        if not isinstance(run["step"], str):
+            raise ConfigError(f"run.step: expected a string like \"10min\", got {run['step']!r}")
+        try:
+            step = parse_duration(run["step"])
+        except ValueError as exc:
+            raise ConfigError(f"run.step: {exc}") from None
+    price_source: str | dict[str, str] | None = None
+    if "price_source" in run:
+        ps = run["price_source"]
+        if isinstance(ps, Mapping):
+            price_source = {str(k): _string(v, f"run.price_source.{_quote_key(str(k))}") for k, v in ps.items()}
+        else:
+            price_source = _string(ps, "run.price_source")
+
+    market_table = data.get("market", {})
+    global_market = _market(market_table, "market")
+
+    rules_raw = data.get("rules")
+    if not isinstance(rules_raw, list) or not rules_raw:
+        raise ConfigError("rules: at least one [[rules]] table is required (the first is the baseline)")
+    resolved: dict[str, dict[str, Any]] = {}
+    rules: list[RuleSet] = []
+    for n, raw in enumerate(rules_raw):
+        where = f"rules[{n}]"
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where}: expected a table")
+        _check_keys(raw, RULE_KEYS, where)
+        if "name" not in raw:
+            raise ConfigError(f"{where}.name: missing")
+        rname = _string(raw["name"], f"{where}.name")
+        where = f"rules.{_quote_key(rname)}"
+        if rname in resolved:
+            raise ConfigError(f"{where}.name: duplicate rule set name {rname!r}")
+        table = {k: v for k, v in raw.items() if k not in ("name", "base")}
+        if "base" in raw:
+            base = _string(raw["base"], f"{where}.base")
+            if base not in resolved:
+                raise ConfigError(f"{where}.base: no earlier rule set named {base!r}{_hint(base, list(resolved))}")
+            parent = resolved[base]
+            if "kind" in table and table["kind"] != parent.get("kind", "asset"):
+                raise ConfigError(f"{where}.kind: {table['kind']!r} differs from base {base!r} "
+                                  f"({parent.get('kind', 'asset')!r}); kind is inherited and may not change")
+            table = _merge(parent, table)
+        resolved[rname] = table
+        kind = _choice(table.get("kind", "asset"), f"{where}.kind", IMPLEMENTED_KINDS, PLANNED_KINDS)
+        assets_table = table.get("assets", {})
+        if not isinstance(assets_table, Mapping):
+            raise ConfigError(f"{where}.assets: expected a table of assets")
+        assets = {str(sym): _asset_params(p, f"{where}.assets.{_quote_key(str(sym))}")
+                  for sym, p in assets_table.items()}
+        market = _market(_merge(market_table, table.get("market", {})), f"{where}.market") \
+            if "market" in table else global_market
+        rules.append(RuleSet(rname, kind, assets, market))
+    return RunConfig(name, start, end, step, price_source, tuple(rules), path)
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a TOML run configuration file."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    try:
+        return parse_config(data, str(path))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,258 @@
+"""Run orchestration: store → arrays → engine per rule set → metrics → result tables → store.
+
+``load_inputs`` reads everything a run needs from DuckDB in bulk and checks it (assets with parameters
+and prices, price-source choice, a non-empty grid); ``execute`` replays each rule set (in-process or in
+local processes); ``run`` ties it together, derives ``run_id`` from the canonical config and the data
+fingerprint, and stores the rows in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .config import RunConfig, RuleSet
+from .engine.fast import replay_fast
+from .engine.reference import replay_reference
+from .engine.types import Book, Events, Params, ReplayResult
+from .errors import ConfigError, MbtError
+from .metrics import METRICS, compute_metrics, json_value
+from .store import Store
+from .timeutil import format_instant
+
+ENGINES = {"fast": replay_fast, "reference": replay_reference}
+EXECUTORS = ("local", "processes")
+SCENARIO = "historical"
+
+
+@dataclass
+class RunInputs:
+    """A run's data as arrays: assets in sorted order, accounts in the store's numbering."""
+
+    assets: list[str]
+    accounts: np.ndarray  # (A,) object, account ids
+    grid_us: np.ndarray  # (T,) int64, microseconds since the epoch
+    prices: np.ndarray  # (T, K)
+    book: Book
+    events: Events
+    sources: dict[str, str]
+    fingerprint: str
+
+
+@dataclass
+class RuleOutcome:
+    rule: RuleSet
+    params: Params
+    result: ReplayResult
+    metrics: dict
+
+
+def _ts(us: int) -> str:
+    return format_instant(int(us))
+
+
+def _choose_sources(cfg: RunConfig, available: dict[str, list[str]], assets: list[str]) -> dict[str, str]:
+    chosen: dict[str, str] = {}
+    ps = cfg.price_source
+    for asset in assets:
+        have = available.get(asset)
+        if not have:
+            raise MbtError(f"asset {asset!r}: no prices stored (load them with `mbt ingest csv --prices FILE`)")
+        wanted = ps if isinstance(ps, str) else (ps or {}).get(asset)
+        if wanted is not None:
+            if wanted not in have:
+                key = "run.price_source" if isinstance(ps, str) else f"run.price_source.{asset}"
+                raise ConfigError(f"{key}: asset {asset!r} has no prices from source {wanted!r} "
+                                  f"(sources: {', '.join(have)})")
+            chosen[asset] = wanted
+        elif len(have) == 1:
+            chosen[asset] = have[0]
+        else:
+            raise ConfigError(f"run.price_source: asset {asset!r} has prices from several sources "
+                              f"({', '.join(have)}); choose one with run.price_source")
+    return chosen
+
+
+def _grid(cfg: RunConfig, series: dict[str, tuple[np.ndarray, np.ndarray]], grid_assets: list[str]) -> np.ndarray:
+    if cfg.step_s is not None:
+        return np.arange(cfg.start_us, cfg.end_us + 1, cfg.step_s * 1_000_000, dtype=np.int64)
+    stamps = [ts[(ts >= cfg.start_us) & (ts <= cfg.end_us)] for ts, _ in (series[a] for a in grid_assets)]
+    return np.unique(np.concatenate(stamps)) if stamps else np.zeros(0, np.int64)
+
+
+def load_inputs(store: Store, cfg: RunConfig) -> RunInputs:
+    """Read and check everything ``cfg`` needs from ``store``; raise ``MbtError`` naming what is missing."""
+    start, end = _ts(cfg.start_us), _ts(cfg.end_us)
+    rows = store.query("run_assets", start=start, end=end).fetchall()
+    if not any(in_pos for _, in_pos in rows):
+        raise MbtError(f"{store.path}: no positions stored (load a snapshot with `mbt ingest csv --positions FILE`)")
+    assets = sorted(a for a, _ in rows)
+    grid_assets = sorted(a for a, in_pos in rows if in_pos)
+    for rule in cfg.rules:
+        rule.params(assets)  # raises naming the first asset without parameters
+    available = {a: list(s) for a, s in store.query("price_sources", assets=assets).fetchall()}
+    sources = _choose_sources(cfg, available, assets)
+    raw = store.query("run_prices", assets=assets, sources=[sources[a] for a in assets], end=end).fetchnumpy()
+    series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    raw_asset = np.asarray(raw["asset"], dtype=object)
+    bounds = np.flatnonzero(np.r_[True, raw_asset[1:] != raw_asset[:-1], True]) if len(raw_asset) else [0]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        series[str(raw_asset[lo])] = (np.asarray(raw["ts_us"][lo:hi], np.int64),
+                                      np.asarray(raw["price_usd"][lo:hi], np.float64))
+    for asset in assets:
+        if asset not in series:
+            raise MbtError(f"asset {asset!r}: no {sources[asset]!r} prices at or before run.end {end}")
+    grid = _grid(cfg, series, grid_assets)
+    if len(grid) == 0:
+        raise MbtError(f"empty grid: no prices of the held assets between run.start {start} and run.end {end}")
+    prices = np.empty((len(grid), len(assets)))
+    for k, asset in enumerate(assets):
+        ts, px = series[asset]
+        idx = np.searchsorted(ts, grid, side="right") - 1
+        if idx[0] < 0:
+            raise MbtError(f"asset {asset!r}: no price at or before the first grid point {_ts(grid[0])} "
+                           f"(first {sources[asset]!r} price is at {_ts(ts[0])})")
+        prices[:, k] = px[idx]
+
+    grid_end = _ts(grid[-1])
+    store.query("run_accounts", start=start, end=grid_end)
+    accounts = np.asarray(store.con.execute("SELECT account FROM _run_accounts ORDER BY ai").fetchnumpy()["account"],
+                          dtype=object)
+    pos = store.query("run_positions", assets=assets).fetchnumpy()
+    A, K = len(accounts), len(assets)
+    coll = np.zeros((A, K))
+    debt = np.zeros((A, K))
+    coll[pos["ai"], pos["ki"]] = pos["collateral"]
+    debt[pos["ai"], pos["ki"]] = pos["debt"]
+    ev = store.query("run_events", start=start, end=grid_end, assets=assets).fetchnumpy()
+    ev_ts = np.asarray(ev["ts_us"], dtype=np.int64)
+    events = Events(
+        account=np.asarray(ev["ai"], dtype=np.int64),
+        step=np.searchsorted(grid, ev_ts, side="left").astype(np.int64),
+        asset=np.asarray(ev["ki"], dtype=np.int64),
+        action=np.asarray(ev["action"], dtype=np.int8),
+        amount=np.asarray(ev["amount"], dtype=np.float64),
+    )
+    h = hashlib.blake2b(digest_size=16)
+    h.update("\x1f".join(assets).encode())
+    h.update("\x1f".join(f"{a}={sources[a]}" for a in assets).encode())
+    for asset in assets:
+        h.update(series[asset][0].tobytes())
+        h.update(series[asset][1].tobytes())
+    h.update("\x1f".join(accounts.tolist()).encode())
+    h.update(coll.tobytes())
+    h.update(debt.tobytes())
+    h.update(ev_ts.tobytes())
+    for arr in (events.account, events.asset, events.action, events.amount):
+        h.update(arr.tobytes())
+    return RunInputs(assets, accounts, grid, prices, Book(coll, debt), events, sources, h.hexdigest())
+
+
+def _replay_job(engine: str, prices: np.ndarray, book: Book, events: Events, params: Params) -> ReplayResult:
+    return ENGINES[engine](prices, book, events, params)
+
+
+def execute(cfg: RunConfig, inputs: RunInputs, *, engine: str = "fast", executor: str = "local",
+            progress=None) -> list[RuleOutcome]:
+    """Replay every rule set of ``cfg`` on ``inputs`` and compute its metrics (baseline first)."""
+    params = [rule.params(inputs.assets) for rule in cfg.rules]
+    if executor == "processes" and len(params) > 1:
+        with ProcessPoolExecutor() as pool:
+            futures = [pool.submit(_replay_job, engine, inputs.prices, inputs.book, inputs.events, p) for p in params]
+            results = []
+            for rule, fut in zip(cfg.rules, futures):
+                results.append(fut.result())
+                if progress:
+                    progress(rule.name)
+    else:
+        results = []
+        for rule, p in zip(cfg.rules, params):
+            results.append(ENGINES[engine](inputs.prices, inputs.book, inputs.events, p))
+            if progress:
+                progress(rule.name)
+    outcomes: list[RuleOutcome] = []
+    baseline_bp: float | None = None
+    for rule, p, res in zip(cfg.rules, params, results):
+        m = compute_metrics(res, inputs.book, inputs.prices, p, baseline_bp)
+        if baseline_bp is None:
+            baseline_bp = float(m["borrowing_power_usd"])
+        outcomes.append(RuleOutcome(rule, p, res, m))
+    return outcomes
+
+
+def _result_tables(run_id: str, inputs: RunInputs, outcomes: list[RuleOutcome]) -> dict[str, pd.DataFrame]:
+    assets = np.asarray(inputs.assets, dtype=object)
+    grid_ts = pd.to_datetime(inputs.grid_us, unit="us", utc=True)
+    metrics, liqs, series = [], [], []
+    for o in outcomes:
+        name = o.rule.name
+        metrics.append(pd.DataFrame({
+            "run_id": run_id, "rule": name, "kind": o.rule.kind, "scenario": SCENARIO,
+            "metric": list(METRICS),
+            "value": pd.array([o.metrics[m] for m in METRICS], dtype="Float64"),
+        }))
+        liq = o.result.liquidations.sorted()
+        liqs.append(pd.DataFrame({
+            "run_id": run_id, "rule": name, "scenario": SCENARIO,
+            "ts": grid_ts[liq.step], "account": inputs.accounts[liq.account],
+            "debt_asset": assets[liq.debt_asset], "collateral_asset": assets[liq.collateral_asset],
+            "debt_repaid": liq.debt_repaid, "collateral_seized": liq.collateral_seized,
+            "debt_repaid_usd": liq.debt_repaid_usd, "penalty_usd": liq.penalty_usd,
+            "call": np.arange(len(liq), dtype=np.int64),
+        }))
+        r = o.result
+        series.append(pd.DataFrame({
+            "run_id": run_id, "rule": name, "scenario": SCENARIO, "ts": grid_ts,
+            "collateral_usd": r.collateral_usd, "debt_usd": r.debt_usd,
+            "bad_debt_usd": np.cumsum(r.realised_bad_debt) + r.unrealised_bad_debt,
+            "liquidations": r.liquidation_calls,
+        }))
+    return {"run_metrics": pd.concat(metrics, ignore_index=True),
+            "liquidations": pd.concat(liqs, ignore_index=True),
+            "timeseries": pd.concat(series, ignore_index=True)}
+
+
+@dataclass
+class RunOutput:
+    run_id: str
+    name: str
+    outcomes: list[RuleOutcome]
+    inputs: RunInputs
+
+    def results(self) -> list[dict]:
+        """One dict per rule set: rule, kind, scenario and every §5 metric (JSON-ready values)."""
+        return [{"rule": o.rule.name, "kind": o.rule.kind, "scenario": SCENARIO,
+                 **{m: json_value(m, o.metrics[m]) for m in METRICS}} for o in self.outcomes]
+
+    def document(self) -> dict:
+        return {"run_id": self.run_id, "results": self.results()}
+
+
+def run(store: Store, cfg: RunConfig, *, engine: str = "fast", executor: str = "local") -> RunOutput:
+    """Load, replay, measure and store one run; returns what the CLI prints."""
+    if engine not in ENGINES:
+        raise MbtError(f"--engine: unknown engine {engine!r} (fast, reference)")
+    if executor not in EXECUTORS:
+        raise MbtError(f"--executor: {executor!r} is not available; use one of {', '.join(EXECUTORS)}")
+    inputs = load_inputs(store, cfg)
+    config_json = cfg.canonical_json()
+    config_hash = hashlib.sha256(config_json.encode()).hexdigest()
+    run_id = hashlib.sha256(f"{config_json}\n{inputs.fingerprint}".encode()).hexdigest()[:16]
+    outcomes = execute(cfg, inputs, engine=engine, executor=executor,
+                       progress=lambda name: print(f"replayed rule set {name!r}", file=sys.stderr)
+                       if sys.stderr.isatty() else None)
+    tables = _result_tables(run_id, inputs, outcomes)
+    store.write_run({
+        "run_id": run_id, "name": cfg.name, "created_at": datetime.now(timezone.utc),
+        "config_json": config_json, "config_hash": config_hash, "data_fingerprint": inputs.fingerprint,
+        "mbt_version": __version__, "engine": engine, "grid_steps": int(len(inputs.grid_us)),
+        "accounts": int(len(inputs.accounts)), "assets": inputs.assets,
+    }, tables)
+    return RunOutput(run_id, cfg.name, outcomes, inputs)

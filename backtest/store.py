@@ -1,0 +1,228 @@
+"""The store: the one place that talks to DuckDB (DESIGN §1, §5b).
+
+SQL lives in ``sql/*.sql`` (shipped as ``backtest.sql``), one idea per file, loaded by name; values are
+always bound as parameters. Every connection sets ``TimeZone = 'UTC'``. A CSV load is one transaction:
+conflicts are detected inside it and the transaction is rolled back, so a failed load leaves the
+database exactly as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import pandas as pd
+
+from .errors import InputError, MbtError
+
+SCHEMA_VERSION = "1"
+DEFAULT_DB = "mbt.duckdb"
+
+KEYS = {
+    "prices": ("asset", "source", "timestamp", "round_id"),
+    "positions": ("account", "asset", "market"),
+    "liquidity": ("asset", "timestamp", "venue"),
+}
+VALUES = {
+    "prices": ("price_usd", "block"),
+    "positions": ("emode", "collateral", "debt"),
+    "liquidity": ("depth_usd_2pct", "reserve_asset", "reserve_quote"),
+}
+EVENT_COLUMNS = ("timestamp", "account", "asset", "action", "amount", "block", "log_index", "tx_hash", "market")
+
+
+@cache
+def sql_text(name: str) -> str:
+    """The text of ``sql/<name>.sql`` (from the installed package, or the source tree)."""
+    try:
+        return resources.files("backtest.sql").joinpath(f"{name}.sql").read_text(encoding="utf-8")
+    except ModuleNotFoundError:
+        return (Path(__file__).resolve().parent.parent / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def ident(name: str) -> str:
+    """Quote an SQL identifier (the one escape helper; values are never formatted into SQL)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def resolve_db_path(db: str | None) -> str:
+    """DESIGN §6: ``--db``, else ``$MBT_DB``, else ``mbt.duckdb`` in the current directory."""
+    return db or os.environ.get("MBT_DB") or DEFAULT_DB
+
+
+class Store:
+    """A DuckDB database file holding inputs and results.
+
+    Parameters
+    ----------
+    path : database file
+    read_only : open read-only (``mbt sql``); the file must exist
+    """
+
+    def __init__(self, path: str, *, read_only: bool = False) -> None:
+        self.path = path
+        if read_only and not Path(path).exists():
+            raise MbtError(f"{path}: database not found (load data with `mbt ingest csv` or run `mbt demo`)")
+        try:
+            self.con = duckdb.connect(path, read_only=read_only)
+        except duckdb.Error as exc:
+            raise MbtError(f"{path}: cannot open database: {str(exc).splitlines()[0]}") from None
+        self.con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            self._ensure_schema()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- schema -------------------------------------------------------------------------------
+    def _ensure_schema(self) -> None:
+        self.con.execute(sql_text("schema"))
+        row = self.con.execute("SELECT value FROM mbt_meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            self.con.execute("INSERT INTO mbt_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
+        elif row[0] != SCHEMA_VERSION:
+            raise MbtError(f"{self.path}: schema version {row[0]} is not supported by this mbt "
+                           f"(expects {SCHEMA_VERSION})")
+        self.con.execute(sql_text("views"))
+
+    # -- queries ------------------------------------------------------------------------------
+    def query(self, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
+        """Run ``sql/<name>.sql`` with named parameters."""
+        return self.con.execute(sql_text(name), params)
+
+    def table_exists(self, name: str) -> bool:
+        return bool(self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0])
+
+    # -- loading ------------------------------------------------------------------------------
+    def ingest(self, frames: dict[str, tuple[pd.DataFrame, str]], *, overwrite: bool = False,
+               before: list[tuple[str, list]] | None = None) -> dict[str, int]:
+        """Load validated frames (``kind → (frame, display file name)``) in one transaction.
+
+        ``before`` holds statements run first inside the same transaction (``mbt demo`` clears its own
+        earlier rows that way). Returns the number of rows added or changed per kind. Raises
+        ``InputError`` naming the file and line of the first conflict; nothing is stored then.
+        """
+        counts: dict[str, int] = {}
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for statement, params in before or []:
+                self.con.execute(statement, params)
+            for kind, (frame, display) in frames.items():
+                counts[kind] = getattr(self, f"_load_{kind}")(frame, display, overwrite)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return counts
+
+    def _stage(self, frame: pd.DataFrame, kind: str) -> str:
+        name = f"_new_{kind}"
+        if kind == "prices":
+            # HUGEINT round ids (> 64 bits) travel as text and are cast inside DuckDB.
+            frame = frame.assign(round_id=frame["round_id"].map(str))
+            select = "SELECT * EXCLUDE (round_id), CAST(round_id AS HUGEINT) AS round_id FROM _frame"
+        else:
+            select = "SELECT * FROM _frame"
+        self.con.register("_frame", frame)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS {select}")
+        self.con.unregister("_frame")
+        return name
+
+    def _conflict(self, kind: str, staged: str, display: str) -> None:
+        keys, values = KEYS[kind], VALUES[kind]
+        on = " AND ".join(f"e.{ident(k)} = n.{ident(k)}" for k in keys)
+        differs = " OR ".join(f"e.{ident(v)} IS DISTINCT FROM n.{ident(v)}" for v in values)
+        picks = ", ".join(f"e.{ident(v)} IS DISTINCT FROM n.{ident(v)}, e.{ident(v)}, n.{ident(v)}" for v in values)
+        row = self.con.execute(
+            f"SELECT n._line, {picks} FROM {ident(staged)} n JOIN {ident(kind)} e ON {on} "
+            f"WHERE {differs} ORDER BY n._line LIMIT 1").fetchone()
+        if row is None:
+            return
+        for n, v in enumerate(values):
+            if row[1 + 3 * n]:
+                raise InputError(display, int(row[0]), v,
+                                 f"conflicts with the stored row with the same key ({v} {row[2 + 3 * n]!r} stored, "
+                                 f"{row[3 + 3 * n]!r} here); use --overwrite to replace it")
+
+    def _load_keyed(self, kind: str, frame: pd.DataFrame, display: str, overwrite: bool) -> int:
+        """Insert new keys; identical rows are no-ops; differing rows conflict unless ``overwrite``.
+
+        Returns how many rows were added or changed.
+        """
+        staged = self._stage(frame, kind)
+        on = " AND ".join(f"e.{ident(k)} = n.{ident(k)}" for k in KEYS[kind])
+        same = on + "".join(f" AND e.{ident(v)} IS NOT DISTINCT FROM n.{ident(v)}" for v in VALUES[kind])
+        cols = ", ".join(ident(c) for c in KEYS[kind] + VALUES[kind])
+        if not overwrite:
+            self._conflict(kind, staged, display)
+        changed = self.con.execute(
+            f"SELECT count(*) FROM {ident(staged)} n WHERE NOT EXISTS (SELECT 1 FROM {ident(kind)} e WHERE {same})"
+        ).fetchone()[0]
+        self.con.execute(f"DELETE FROM {ident(kind)} e WHERE EXISTS (SELECT 1 FROM {ident(staged)} n WHERE {on})")
+        self.con.execute(f"INSERT INTO {ident(kind)} ({cols}) SELECT {cols} FROM {ident(staged)}")
+        self.con.execute(f"DROP TABLE {ident(staged)}")
+        return int(changed)
+
+    def _load_prices(self, frame: pd.DataFrame, display: str, overwrite: bool) -> int:
+        return self._load_keyed("prices", frame, display, overwrite)
+
+    def _load_liquidity(self, frame: pd.DataFrame, display: str, overwrite: bool) -> int:
+        return self._load_keyed("liquidity", frame, display, overwrite)
+
+    def _load_positions(self, frame: pd.DataFrame, display: str, overwrite: bool) -> int:
+        # One snapshot per database: a positions load replaces the whole snapshot.
+        self.con.execute("DELETE FROM positions")
+        return self._load_keyed("positions", frame, display, overwrite)
+
+    def _load_events(self, frame: pd.DataFrame, display: str, overwrite: bool) -> int:
+        staged = self._stage(frame, "events")
+        base = self.con.execute("SELECT coalesce(max(seq), 0) + 1 FROM events").fetchone()[0]
+        same = " AND ".join(f"e.{ident(c)} IS NOT DISTINCT FROM n.{ident(c)}" for c in EVENT_COLUMNS)
+        cols = ", ".join(ident(c) for c in EVENT_COLUMNS)
+        before = self.con.execute("SELECT count(*) FROM events").fetchone()[0]
+        self.con.execute(
+            f"INSERT INTO events ({cols}, seq) SELECT {cols}, ? + n._line FROM {ident(staged)} n "
+            f"WHERE NOT EXISTS (SELECT 1 FROM events e WHERE {same})", [base])
+        after = self.con.execute("SELECT count(*) FROM events").fetchone()[0]
+        self.con.execute(f"DROP TABLE {ident(staged)}")
+        return int(after - before)
+
+    # -- results ------------------------------------------------------------------------------
+    def write_run(self, run: dict[str, Any], tables: dict[str, pd.DataFrame]) -> None:
+        """Store one run's rows, replacing any earlier rows of the same ``run_id``, in one transaction."""
+        run_id = run["run_id"]
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for table in ("runs", "run_metrics", "liquidations", "timeseries"):
+                self.con.execute(f"DELETE FROM {ident(table)} WHERE run_id = ?", [run_id])
+            cols = list(run)
+            self.con.execute(
+                f"INSERT INTO runs ({', '.join(ident(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [run[c] for c in cols])
+            for table, frame in tables.items():
+                if len(frame) == 0:
+                    continue
+                self.con.register("_rows", frame)
+                names = ", ".join(ident(c) for c in frame.columns)
+                self.con.execute(f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM _rows")
+                self.con.unregister("_rows")
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def iter_rows(self, sql: str, params: list[Any] | None = None) -> Iterator[tuple]:
+        cur = self.con.execute(sql, params or [])
+        while batch := cur.fetchmany(10_000):
+            yield from batch
