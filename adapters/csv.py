@@ -52,12 +52,12 @@ def _na_ints(n: int) -> pd.Series:
     return pd.Series(pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, dtype=bool)))
 
 
-def _nones(n: int) -> np.ndarray:
-    return np.full(n, None, dtype=object)
+def _nones(n: int) -> pd.Series:
+    return pd.Series(np.full(n, None, dtype=object), dtype=object)
 
 
-def _zeros(n: int) -> np.ndarray:
-    return np.zeros(n, dtype=object)  # Python int 0, like parsed round ids
+def _zeros(n: int) -> pd.Series:
+    return pd.Series(np.zeros(n, dtype=object), dtype=object)  # Python int 0, like parsed round ids
 
 
 def _nans(n: int) -> np.ndarray:
@@ -107,6 +107,9 @@ _KEYS = {
 }
 
 
+_RESERVES = {"reserve_asset", "reserve_quote"}
+
+
 def _liquidity_schema(header: list[str]) -> tuple[_Field, ...]:
     # The header decides the form. Depth may be 0 (no size can be sold within 2 %); reserves must be
     # > 0 because a constant-product pool with an empty side has no price. Reserve columns given next
@@ -117,7 +120,7 @@ def _liquidity_schema(header: list[str]) -> tuple[_Field, ...]:
         _Field("asset", _TEXT),
         _Field("timestamp", parse_timestamp),
         _Field("venue", partial(parse_text, required=False), _strs("")),
-        _Field("depth_usd_2pct", _AMOUNT if depth_form else _RESERVE, None if depth_form else _nans),
+        _Field("depth_usd_2pct", _AMOUNT, None if depth_form else _nans),
         _Field("reserve_asset", reserve, _nans if depth_form else None),
         _Field("reserve_quote", reserve, _nans if depth_form else None),
     )
@@ -129,8 +132,7 @@ def _stderr(message: str) -> None:
 
 def _check_header(kind: str, header: list[str], fields: tuple[_Field, ...], name: str,
                   warn: Callable[[str], None]) -> None:
-    known = {f.name for f in fields} | ({"depth_usd_2pct", "reserve_asset", "reserve_quote"}
-                                        if kind == "liquidity" else set())
+    known = {f.name for f in fields}
     seen: set[str] = set()
     for col in header:
         if col in known and col in seen:
@@ -139,15 +141,15 @@ def _check_header(kind: str, header: list[str], fields: tuple[_Field, ...], name
     unknown = [c if c else "(blank)" for c in header if c not in known]
     if unknown:
         warn(f"{name}: unknown column(s) ignored: {', '.join(unknown)}")
-    for f in fields:
-        if f.absent is None and f.name not in seen:
-            hint = ""
-            if kind == "liquidity" and f.name == "depth_usd_2pct":
-                hint = " (or give reserve_asset and reserve_quote)"
-            elif kind == "liquidity" and not ({"reserve_asset", "reserve_quote"} & seen):
-                f = fields[3]  # neither form present: name the depth column, the simpler form
-                hint = " (or give reserve_asset and reserve_quote)"
-            raise InputError(name, 1, f.name, "missing required column" + hint)
+    missing = [f.name for f in fields if f.absent is None and f.name not in seen]
+    if missing:
+        col, hint = missing[0], ""
+        if kind == "liquidity" and col.startswith("reserve_") and not _RESERVES & seen:
+            # Neither form is there: name the depth column, the simpler of the two.
+            col, hint = "depth_usd_2pct", " (or give reserve_asset and reserve_quote)"
+        elif len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+            hint = " (the header has one column: is the file separated by something other than commas?)"
+        raise InputError(name, 1, col, "missing required column" + hint)
 
 
 def _conflicts(df: pd.DataFrame, key: tuple[str, ...], order: list[str], lines: np.ndarray,
@@ -210,8 +212,8 @@ def read_table(kind: str, path: str | os.PathLike, *, display_name: str | None =
     if kind not in KINDS:
         raise ValueError(f"unknown table kind {kind!r}; expected one of {', '.join(KINDS)}")
     name = str(path) if display_name is None else display_name
-    wanted = {f.name for f in (_liquidity_schema(["depth_usd_2pct"]) if kind == "liquidity"
-                               else _SCHEMAS[kind])}
+    schema = _liquidity_schema([]) if kind == "liquidity" else _SCHEMAS[kind]
+    wanted = {f.name for f in schema}  # every column this kind may use, whichever form
     cells = read_cells(path, name, wanted)
     fields = _liquidity_schema(cells.header) if kind == "liquidity" else _SCHEMAS[kind]
     _check_header(kind, cells.header, fields, name, warn or _stderr)

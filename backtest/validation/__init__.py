@@ -1,0 +1,1 @@
+"""Validation of the engine arithmetic against real protocol records (read-only, no network)."""

@@ -1,0 +1,31 @@
+"""One direction of imports (STYLE.md): the engine and rule math never pull in I/O libraries."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+FORBIDDEN = ("duckdb", "web3", "pandas", "pyarrow", "requests", "click")
+
+
+def test_engine_imports_no_io_libraries():
+    code = (
+        "import sys\n"
+        "import backtest.engine.fast, backtest.engine.reference, backtest.engine.health, backtest.metrics\n"
+        f"bad = [m for m in {FORBIDDEN!r} if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_only_the_store_imports_duckdb():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for path in list((root / "backtest").rglob("*.py")) + list((root / "adapters").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if "import duckdb" in text and path.name not in ("store.py", "commands.py"):
+            offenders.append(str(path.relative_to(root)))
+    assert offenders == []

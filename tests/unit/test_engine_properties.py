@@ -1,0 +1,439 @@
+"""Property tests of the replay engines: the fast kernel equals the reference, and DESIGN §4 invariants hold.
+
+Hypothesis draws small random books and price paths built to hit the edges of §4: crashes and flat steps,
+exactly equal prices and amounts (so the lowest-index tie-break decides), dust and huge amounts, LT = 0
+(not collateral) and LT close to 1, zero/small/large bonuses, close factors that hit the 100-calls cap,
+gas, and event ledgers with capped withdraw/repay, events for accounts without snapshot rows and several
+events at one step. ``replay_fast`` must reproduce ``replay_reference`` exactly (both do the same float
+operations in the same order) for several block sizes; the invariants are checked by re-applying the
+events and the engine's own liquidation records to the snapshot, so every call is checked against the
+balances it actually saw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from backtest.engine.fast import replay_fast
+from backtest.engine.reference import replay_reference
+from backtest.engine.types import (
+    BORROW, LIQUIDATION_FIELDS, REPAY, SUPPLY, WITHDRAW, Book, Events, Params, ReplayResult,
+)
+from backtest.metrics import COUNT_METRICS, compute_metrics
+
+MAX_CALLS = 100  # DESIGN §4 step 2
+RTOL = 1e-9
+
+# ---------------------------------------------------------------------------------------------------------
+# strategies
+# ---------------------------------------------------------------------------------------------------------
+
+# Amounts: exact specials (zero, dust, huge) mixed with arbitrary floats; each example also draws a small
+# pool from which most amounts are taken, so exact duplicates (and therefore USD ties) are common.
+SPECIAL_AMOUNTS = (0.0, 1e-12, 0.5, 1.0, 3.0, 100.0, 1e6, 1e12)
+_amount = st.one_of(st.sampled_from(SPECIAL_AMOUNTS), st.floats(1e-12, 1e12))
+# Price factors per step: 1.0 (flat → ties across steps), small moves, crashes and spikes.
+_factor = st.one_of(st.sampled_from((1.0, 0.99, 1.01, 0.9, 1.1, 0.5, 0.2, 0.05, 2.0)), st.floats(0.05, 3.0))
+_start_price = st.one_of(st.sampled_from((1.0, 2.0, 0.5, 1e-3, 1000.0, 3000.0, 1e5)), st.floats(1e-3, 1e5))
+# LT 0 means "not collateral"; values just below 1 stress the skip bound Σc·p·LT ≤ Σc·p.
+_lt = st.one_of(st.sampled_from((0.0, 0.5, 0.8, 0.825, 0.9, 0.97, 0.999999, 1 - 1e-12)), st.floats(0.0, 0.999999))
+_lb = st.one_of(st.sampled_from((0.0, 1e-6, 0.01, 0.05, 0.1, 0.5, 1.0)), st.floats(0.0, 1.0))
+_target_hf = st.one_of(st.sampled_from((0.5, 0.9, 0.99, 1.0, 1.01, 1.05, 1.2, 2.0)), st.floats(0.2, 3.0))
+PRICE_FLOOR, PRICE_CAP = 1e-6, 1e9
+
+
+@dataclass(frozen=True)
+class Scenario:
+    prices: np.ndarray
+    book: Book
+    events: Events
+    params: Params
+
+    def __repr__(self) -> str:
+        # Full-precision Python literals, so a falsifying example pastes straight into a reproduction.
+        e, p = self.events, self.params
+        return (
+            "Scenario(\n"
+            f"  prices={self.prices.tolist()!r},\n"
+            f"  collateral={self.book.collateral.tolist()!r},\n"
+            f"  debt={self.book.debt.tolist()!r},\n"
+            f"  events(account, step, asset, action, amount)="
+            f"{list(zip(e.account.tolist(), e.step.tolist(), e.asset.tolist(), e.action.tolist(), e.amount.tolist()))!r},\n"
+            f"  ltv={p.ltv.tolist()!r}, lt={p.liquidation_threshold.tolist()!r}, "
+            f"lb={p.liquidation_bonus.tolist()!r}, close_factor={p.close_factor!r}, gas_usd={p.gas_usd!r})"
+        )
+
+
+def make_scenario(prices, collateral, debt, events, lt, lb, *, ltv=None, close_factor=0.5, gas_usd=0.0):
+    """Build a Scenario from plain lists; ``events`` are (account, step, asset, action, amount) in order."""
+    ev = list(events)
+    lt_arr = np.asarray(lt, dtype=np.float64)
+    return Scenario(
+        prices=np.asarray(prices, dtype=np.float64),
+        book=Book(np.asarray(collateral, dtype=np.float64), np.asarray(debt, dtype=np.float64)),
+        events=Events(
+            np.asarray([x[0] for x in ev], dtype=np.int64), np.asarray([x[1] for x in ev], dtype=np.int64),
+            np.asarray([x[2] for x in ev], dtype=np.int64), np.asarray([x[3] for x in ev], dtype=np.int8),
+            np.asarray([x[4] for x in ev], dtype=np.float64),
+        ),
+        params=Params(lt_arr.copy() if ltv is None else np.asarray(ltv, dtype=np.float64), lt_arr,
+                      np.asarray(lb, dtype=np.float64), close_factor, gas_usd),
+    )
+
+
+@st.composite
+def _price_path(draw, n_steps: int, n_assets: int) -> np.ndarray:
+    rows = [[draw(_start_price) for _ in range(n_assets)]]
+    for _ in range(1, n_steps):
+        if draw(st.booleans()):  # market-wide move: keeps equal prices equal
+            f = draw(_factor)
+            row = [x * f for x in rows[-1]]
+        else:
+            row = [x * draw(_factor) for x in rows[-1]]
+        rows.append([min(max(x, PRICE_FLOOR), PRICE_CAP) for x in row])
+    prices = np.array(rows, dtype=np.float64)
+    for k in range(1, n_assets):
+        # an asset may share another's whole path: exact price ties across assets at every step
+        src = draw(st.one_of(st.none(), st.integers(0, k - 1)))
+        if src is not None:
+            prices[:, k] = prices[:, src]
+    return prices
+
+
+@st.composite
+def scenarios(draw, max_accounts: int = 12, max_assets: int = 5, max_steps: int = 40) -> Scenario:
+    K = draw(st.integers(1, max_assets))
+    T = draw(st.integers(1, max_steps))
+    A = draw(st.integers(1, max_accounts))
+    prices = draw(_price_path(T, K))
+    lt = [draw(_lt) for _ in range(K)]
+    lb = [draw(_lb) for _ in range(K)]
+    ltv = [x * draw(st.sampled_from((1.0, 0.9, 0.5, 0.0))) for x in lt]
+    close_factor = draw(st.sampled_from((0.5, 1.0, 0.01)))
+    gas = draw(st.one_of(st.sampled_from((0.0, 1e-9, 1.0, 25.0)), st.floats(0.0, 100.0)))
+
+    pool = draw(st.lists(_amount, min_size=1, max_size=4))
+    amount = st.one_of(st.sampled_from(pool), _amount)
+    collateral = np.zeros((A, K))
+    debt = np.zeros((A, K))
+    for a in range(A):
+        kind = draw(st.sampled_from(("levered", "random", "empty")))
+        if kind == "empty":  # no snapshot rows: may still appear in events
+            continue
+        collateral[a] = [draw(amount) for _ in range(K)]
+        if kind == "random":
+            debt[a] = [draw(st.one_of(st.just(0.0), amount)) for _ in range(K)]
+        else:  # debt in one asset sized for a target HF at the first step, so liquidations are frequent
+            j = draw(st.integers(0, K - 1))
+            backing = sum(collateral[a, k] * prices[0, k] * lt[k] for k in range(K))
+            h = draw(_target_hf)
+            debt[a, j] = backing / (h * prices[0, j]) if backing > 0 else draw(amount)
+
+    events = []
+    for _ in range(draw(st.integers(0, 25))):
+        a = draw(st.integers(0, A - 1))
+        k = draw(st.integers(0, K - 1))
+        action = draw(st.sampled_from((SUPPLY, WITHDRAW, BORROW, REPAY)))
+        snapshot = collateral[a, k] if action in (SUPPLY, WITHDRAW) else debt[a, k]
+        # exact snapshot balance (capped to exactly 0) and far above any balance (always capped)
+        amt = draw(st.one_of(amount, st.just(float(snapshot)), st.sampled_from((1e13, 1e15))))
+        events.append((a, draw(st.integers(0, T - 1)), k, action, amt))
+    events.sort(key=lambda x: x[1])  # stable: the drawn order is the order within a step
+    return make_scenario(prices, collateral, debt, events, lt, lb, ltv=ltv,
+                         close_factor=close_factor, gas_usd=gas)
+
+
+def _run(engine, s: Scenario) -> ReplayResult:
+    return engine(s.prices, s.book, s.events, s.params)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# fast == reference
+# ---------------------------------------------------------------------------------------------------------
+
+# Small blocks make skipping decisions happen at many boundaries inside a 40-step path; the defaults
+# (256/16) mostly reduce to one partial fine block per account.
+BLOCK_SIZES = [(4, 2), (8, 8), (2, 1), None]
+
+
+def _fast_variants():
+    for blocks in BLOCK_SIZES:
+        if blocks is None:
+            yield "default", replay_fast
+        else:
+            yield f"coarse={blocks[0]},fine={blocks[1]}", partial(replay_fast, coarse=blocks[0], fine=blocks[1])
+
+
+def _assert_metrics_equal(got: dict, want: dict) -> None:
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        if value is None or key in COUNT_METRICS:
+            assert got[key] == value, key
+            assert type(got[key]) is type(value), key
+        else:
+            assert math.isclose(got[key], value, rel_tol=RTOL, abs_tol=0.0), (key, got[key], value)
+
+
+@given(scenarios())
+def test_fast_matches_reference(s: Scenario) -> None:
+    snapshot = (s.book.collateral.copy(), s.book.debt.copy())
+    ref = _run(replay_reference, s)
+    ref_liq = ref.liquidations.sorted()
+    ref_metrics = compute_metrics(ref, s.book, s.prices, s.params)
+    for label, engine in _fast_variants():
+        fast = _run(engine, s)
+        fast_liq = fast.liquidations.sorted()
+        # same float operations in the same order: records, balances and bad debt are bit-identical
+        for f in LIQUIDATION_FIELDS:
+            np.testing.assert_array_equal(getattr(fast_liq, f), getattr(ref_liq, f), err_msg=f"{label}: {f}")
+        np.testing.assert_array_equal(fast.final_collateral, ref.final_collateral, err_msg=label)
+        np.testing.assert_array_equal(fast.final_debt, ref.final_debt, err_msg=label)
+        np.testing.assert_array_equal(fast.realised_bad_debt, ref.realised_bad_debt, err_msg=label)
+        np.testing.assert_array_equal(fast.unrealised_bad_debt, ref.unrealised_bad_debt, err_msg=label)
+        np.testing.assert_array_equal(fast.liquidation_calls, ref.liquidation_calls, err_msg=label)
+        np.testing.assert_array_equal(fast.written_off, ref.written_off, err_msg=label)
+        # capped amounts are summed in event order by one engine, account-major by the other
+        assert math.isclose(fast.capped_events_usd, ref.capped_events_usd, rel_tol=RTOL), label
+        _assert_metrics_equal(compute_metrics(fast, s.book, s.prices, s.params), ref_metrics)
+        stats = fast.stats
+        assert 0 <= stats["evaluated_account_steps"] <= stats["account_steps"] == s.book.shape[0] * len(s.prices)
+    # the snapshot is an input, never mutated by either engine
+    np.testing.assert_array_equal(s.book.collateral, snapshot[0])
+    np.testing.assert_array_equal(s.book.debt, snapshot[1])
+
+
+# A whale and a dust holder of the same asset; the whale withdraws everything. After step 1 the only
+# collateral in the system is the dust (2e-12 USD).
+DUST_BESIDE_WHALE = make_scenario(
+    prices=[[2.0], [2.0]], collateral=[[1e12], [1e-12]], debt=[[0.0], [0.0]],
+    events=[(0, 1, 0, WITHDRAW, 1e12)], lt=[0.85], lb=[0.05],
+)
+
+
+@given(scenarios())
+@example(DUST_BESIDE_WHALE)
+def test_fast_per_step_totals_match_reference(s: Scenario) -> None:
+    # The timeseries columns (DESIGN §5b) collateral_usd/debt_usd: totals of the balances after each step.
+    ref = _run(replay_reference, s)
+    for label, engine in _fast_variants():
+        fast = _run(engine, s)
+        np.testing.assert_allclose(fast.collateral_usd, ref.collateral_usd, rtol=RTOL, atol=0, err_msg=label)
+        np.testing.assert_allclose(fast.debt_usd, ref.debt_usd, rtol=RTOL, atol=0, err_msg=label)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# invariants, checked by re-applying events and the engine's own liquidation records
+# ---------------------------------------------------------------------------------------------------------
+
+def _first_argmax(values: list[float], eligible: list[bool]) -> int:
+    # strict ">" while scanning upwards: equal USD values go to the lowest index (code-point order)
+    best, arg = -1.0, -1
+    for k, (v, ok) in enumerate(zip(values, eligible)):
+        if ok and v > best:
+            best, arg = v, k
+    return arg
+
+
+def _below_one(c, d, p, lt) -> bool:
+    # HF < 1 evaluated exactly as §4 writes it (and as both engines do), so boundary cases agree
+    num = den = 0.0
+    for k in range(len(p)):
+        if lt[k] > 0:
+            num += c[k] * p[k] * lt[k]
+        den += d[k] * p[k]
+    return den > 0 and num / den < 1.0
+
+
+def _choose(c, d, p, lt):
+    K = len(p)
+    j = _first_argmax([d[k] * p[k] for k in range(K)], [d[k] > 0 for k in range(K)])
+    i = _first_argmax([c[k] * p[k] for k in range(K)], [lt[k] > 0 and c[k] > 0 for k in range(K)])
+    return j, i
+
+
+def _next_call_profit(c, d, p, lt, lb, cf, gas) -> float:
+    j, i = _choose(c, d, p, lt)
+    r_cf = cf * d[j]
+    r_col = (c[i] * p[i]) / (p[j] * (1.0 + lb[i]))
+    repaid = r_col if r_col <= r_cf else r_cf
+    return repaid * p[j] * lb[i] - gas
+
+
+def _close(a: float, b: float, scale: float) -> bool:
+    # float sums of flows can only be held to a bound relative to their gross size
+    return abs(a - b) <= RTOL * scale
+
+
+def check_invariants(s: Scenario, res: ReplayResult) -> None:
+    prices, params = s.prices, s.params
+    T, K = prices.shape
+    A = s.book.shape[0]
+    lt = params.liquidation_threshold.tolist()
+    lb = params.liquidation_bonus.tolist()
+    cf, gas = float(params.close_factor), float(params.gas_usd)
+    liq = res.liquidations.sorted()
+
+    calls_at: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for n in range(len(liq)):
+        calls_at[int(liq.step[n]), int(liq.account[n])].append(n)
+    assert all(0 <= t < T and 0 <= a < A for t, a in calls_at)
+    events_at: dict[int, list[int]] = defaultdict(list)
+    for n in range(len(s.events)):
+        events_at[int(s.events.step[n])].append(n)
+
+    c = s.book.collateral.tolist()
+    d = s.book.debt.tolist()
+    # per-asset token flows for the conservation check: (signed terms of collateral, of debt)
+    coll_flows: list[list[float]] = [list(s.book.collateral[:, k]) for k in range(K)]
+    debt_flows: list[list[float]] = [list(s.book.debt[:, k]) for k in range(K)]
+    written_off = [False] * A
+
+    for t in range(T):
+        p = prices[t].tolist()
+        for n in events_at[t]:
+            a, k = int(s.events.account[n]), int(s.events.asset[n])
+            action, amt = int(s.events.action[n]), float(s.events.amount[n])
+            bal, flows = (c[a], coll_flows[k]) if action in (SUPPLY, WITHDRAW) else (d[a], debt_flows[k])
+            if action in (SUPPLY, BORROW):
+                bal[k] += amt
+                flows.append(amt)
+            else:
+                applied = min(amt, bal[k])  # capped at the balance
+                bal[k] = 0.0 if amt > bal[k] else bal[k] - amt
+                flows.append(-applied)
+        realised_t = 0.0
+        unrealised_t = 0.0
+        for a in range(A):
+            ca, da = c[a], d[a]
+            calls = calls_at.get((t, a), [])
+            assert len(calls) <= MAX_CALLS, (t, a, len(calls))
+            for n in calls:
+                i, j = int(liq.collateral_asset[n]), int(liq.debt_asset[n])
+                R, S = float(liq.debt_repaid[n]), float(liq.collateral_seized[n])
+                assert _below_one(ca, da, p, lt), ("call on a healthy account", t, a)
+                assert (j, i) == _choose(ca, da, p, lt), ("pair choice / tie-break", t, a)
+                assert lt[i] > 0 and lb[i] > 0, ("seized a non-collateral or zero-bonus asset", t, a)
+                assert 0.0 < R <= cf * da[j], ("close factor", t, a, R, da[j])
+                assert S <= ca[i], ("seized more than the balance", t, a, S, ca[i])
+                assert R * p[j] * lb[i] - gas > 0, ("unprofitable call made", t, a)
+                assert math.isclose(S * p[i], R * p[j] * (1.0 + lb[i]), rel_tol=RTOL), ("value", t, a)
+                assert liq.debt_repaid_usd[n] == R * p[j]
+                assert liq.penalty_usd[n] == liq.debt_repaid_usd[n] * lb[i]
+                ca[i] -= S
+                da[j] -= R
+                assert ca[i] >= 0.0 and da[j] >= 0.0
+                coll_flows[i].append(-S)
+                debt_flows[j].append(-R)
+            has_debt = any(x > 0 for x in da)
+            if has_debt and all(ca[k] == 0.0 for k in range(K) if lt[k] > 0):
+                realised_t += sum_in_order(da[k] * p[k] for k in range(K))
+                for k in range(K):
+                    debt_flows[k].append(-da[k])
+                    da[k] = 0.0
+                written_off[a] = True
+                has_debt = False
+            if has_debt:
+                # not written off, so some collateral with LT > 0 is left; if still below HF 1, §4 must say
+                # why the loop stopped: the 100-call cap or an unprofitable next call
+                assert any(lt[k] > 0 and ca[k] > 0 for k in range(K))
+                if _below_one(ca, da, p, lt):
+                    assert len(calls) == MAX_CALLS or _next_call_profit(ca, da, p, lt, lb, cf, gas) <= 0, (
+                        "left below HF 1 without a reason", t, a, len(calls))
+                dd = sum_in_order(da[k] * p[k] for k in range(K))
+                cc = sum_in_order(ca[k] * p[k] for k in range(K) if lt[k] > 0)
+                if dd > cc:
+                    unrealised_t += dd - cc
+        assert res.liquidation_calls[t] == sum(len(calls_at.get((t, a), [])) for a in range(A))
+        assert res.realised_bad_debt[t] == realised_t >= 0.0
+        assert res.unrealised_bad_debt[t] == unrealised_t >= 0.0
+
+    # the records and events explain the final state bit for bit
+    np.testing.assert_array_equal(res.final_collateral, np.asarray(c).reshape(A, K))
+    np.testing.assert_array_equal(res.final_debt, np.asarray(d).reshape(A, K))
+    np.testing.assert_array_equal(res.written_off, written_off)
+    assert (res.final_collateral >= 0).all() and (res.final_debt >= 0).all()
+    # conservation per asset: snapshot + supplied − withdrawn (as applied) − seized == final, and likewise
+    # snapshot + borrowed − repaid (as applied) − repaid by liquidators − written off == final debt
+    for k in range(K):
+        for flows, final in ((coll_flows[k], res.final_collateral[:, k]), (debt_flows[k], res.final_debt[:, k])):
+            scale = math.fsum(abs(x) for x in flows)
+            assert _close(math.fsum(flows), math.fsum(final.tolist()), scale), (k, flows, final)
+
+
+def sum_in_order(terms) -> float:
+    # left-to-right float sum, the order both engines use
+    total = 0.0
+    for x in terms:
+        total += x
+    return total
+
+
+ENGINES = {
+    "reference": replay_reference,
+    "fast": replay_fast,
+    "fast-small-blocks": partial(replay_fast, coarse=4, fine=2),
+}
+
+
+@pytest.mark.parametrize("engine", ENGINES.values(), ids=ENGINES.keys())
+@given(s=scenarios())
+def test_invariants(engine, s: Scenario) -> None:
+    check_invariants(s, _run(engine, s))
+
+
+@given(scenarios())
+def test_zero_bonus_never_liquidates(s: Scenario) -> None:
+    # §4: "with LB_i = 0 no call is ever made" — whatever the prices, gas or close factor
+    params = Params(s.params.ltv, s.params.liquidation_threshold, np.zeros_like(s.params.liquidation_bonus),
+                    s.params.close_factor, s.params.gas_usd)
+    zero = Scenario(s.prices, s.book, s.events, params)
+    for engine in (replay_fast, partial(replay_fast, coarse=4, fine=2)):
+        res = _run(engine, zero)
+        assert len(res.liquidations) == 0
+        assert res.liquidation_calls.sum() == 0
+        check_invariants(zero, res)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# skipping is real
+# ---------------------------------------------------------------------------------------------------------
+
+def test_fast_engine_skips_accounts_that_cannot_become_liquidatable() -> None:
+    # Calm path (±0.1 % per step), accounts at HF ≥ 2: no account can reach HF 1 in any block, so the kernel
+    # should look at (almost) none of the account-steps. One risky account (HF 1.001, 20 % crash of its
+    # collateral mid-path) must still be evaluated — and only it.
+    rng = np.random.default_rng(20240519)
+    T, K, A = 2048, 3, 40
+    prices = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, (T, K)), axis=0))
+    lt = np.array([0.8, 0.85, 0.0])
+    collateral = rng.uniform(1.0, 10.0, (A, K))
+    debt = np.zeros((A, K))
+    backing = collateral @ (prices[0] * lt)
+    debt[:, 2] = backing / (2.0 * prices[0, 2])
+    params = Params(lt * 0.9, lt, np.array([0.05, 0.05, 0.05]))
+
+    safe = replay_fast(prices, Book(collateral, debt), Events.empty(), params)
+    assert len(safe.liquidations) == 0
+    assert safe.stats["account_steps"] == A * T
+    assert safe.stats["evaluated_account_steps"] * 100 <= safe.stats["account_steps"]
+
+    crashed = prices.copy()
+    crashed[T // 2:, 0] *= 0.8
+    risky_c = np.vstack([collateral, [[10.0, 0.0, 0.0]]])
+    risky_d = np.vstack([debt, [[0.0, 0.0, 10.0 * crashed[0, 0] * lt[0] / (1.001 * crashed[0, 2])]]])
+    book = Book(risky_c, risky_d)
+    res = replay_fast(crashed, book, Events.empty(), params)
+    assert len(res.liquidations) > 0
+    assert set(res.liquidations.account.tolist()) == {A}
+    assert 0 < res.stats["evaluated_account_steps"] <= T
+    ref = replay_reference(crashed, book, Events.empty(), params)
+    for f in LIQUIDATION_FIELDS:
+        np.testing.assert_array_equal(getattr(res.liquidations.sorted(), f), getattr(ref.liquidations.sorted(), f))
