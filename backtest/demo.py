@@ -13,8 +13,10 @@ parameter from ``../shared/data`` (when present) so the constants below can be c
 from __future__ import annotations
 
 import importlib.resources
+import itertools
 import json
 import math
+import os
 import pathlib
 import tomllib
 from collections.abc import Mapping
@@ -41,7 +43,13 @@ CRASH_DAY = 1  # index of the crash day; day 0 is the calm run-up, day 2 the aft
 # the last plateau high, the close before the trough, the trough (the day's largest 10-min drop, −16 %, ends
 # there), the bounce, the rebound high and the day close.
 CRASH_ANCHORS: tuple[tuple[int, float], ...] = (
-    (0, 1.0), (29, 0.8636), (55, 0.8894), (78, 0.6870), (79, 0.5762), (80, 0.6709), (101, 0.8664),
+    (0, 1.0),
+    (29, 0.8636),
+    (55, 0.8894),
+    (78, 0.6870),
+    (79, 0.5762),
+    (80, 0.6709),
+    (101, 0.8664),
     (144, 0.7243),
 )
 # std of 10-min log returns around each straight anchor-to-anchor segment (same day, same order)
@@ -57,8 +65,9 @@ CRASH_BETA = {"WETH": 1.0, "WBTC": 0.618, "LINK": 1.187}
 # 2-hour log-return std relative to WETH and correlations, 2021-05-17 → 05-22 (CoinGecko hourly)
 VOL_RATIO = {"WETH": 1.0, "WBTC": 0.752, "LINK": 1.058}
 CORRELATION = np.array([[1.0, 0.891, 0.878], [0.891, 1.0, 0.845], [0.878, 0.845, 1.0]])
+CORRELATION.setflags(write=False)
 CRASH_DAY_OPEN = {"WETH": 3375.69, "WBTC": 42959.0, "LINK": 42.623}  # USD at 2021-05-19 00:00
-# stablecoins: robust noise (1.4826 × median |p − 1|, hourly, 2021-05-10 → 05-17) and DAI's crash-day
+# stablecoins: robust noise (1.4826 × median |p − 1|, CoinGecko samples 2021-05-10 → 05-16) and DAI's crash-day
 # extremes (a one-sample dip at the ETH trough, then a premium one hour later)
 STABLE_NOISE = {"USDC": 0.0021, "DAI": 0.0024, "USDT": 0.0020}
 DAI_DEPEG_LOW = 0.9270
@@ -117,9 +126,9 @@ def _log_anchors(asset: str) -> tuple[np.ndarray, np.ndarray]:
     """Anchor steps on the global grid and log(price / crash-day open) for one volatile asset."""
     beta = CRASH_BETA[asset]
     base = CRASH_DAY * STEPS_PER_DAY
-    steps = [0] + [base + s for s, _ in CRASH_ANCHORS] + [N_POINTS - 1]
+    steps = [0, *(base + s for s, _ in CRASH_ANCHORS), N_POINTS - 1]
     crash = [beta * math.log(r) for _, r in CRASH_ANCHORS]
-    levels = [-math.log(DAY_BEFORE_RATIO[asset])] + crash + [crash[-1] + math.log(DAY_AFTER_RATIO[asset])]
+    levels = [-math.log(DAY_BEFORE_RATIO[asset]), *crash, crash[-1] + math.log(DAY_AFTER_RATIO[asset])]
     return np.asarray(steps), np.asarray(levels)
 
 
@@ -128,9 +137,9 @@ def _eth_step_vol() -> np.ndarray:
     vol = np.full(N_POINTS - 1, CALM_VOL)
     base = CRASH_DAY * STEPS_PER_DAY
     bounds = [base + s for s, _ in CRASH_ANCHORS]
-    for (a, b), v in zip(zip(bounds[:-1], bounds[1:]), CRASH_SEGMENT_VOL, strict=True):
+    for (a, b), v in zip(itertools.pairwise(bounds), CRASH_SEGMENT_VOL, strict=True):
         vol[a:b] = v
-    vol[bounds[-1]:] = AFTERMATH_VOL
+    vol[bounds[-1] :] = AFTERMATH_VOL
     return vol
 
 
@@ -149,12 +158,12 @@ def generate_prices(rng: np.random.Generator) -> pd.DataFrame:
     """Crash-shaped USD prices for every demo asset on the 10-minute grid.
 
     Volatile assets follow ``log p = profile + bridge``: ``profile`` interpolates straight lines between
-    measured anchors (day-before drift, five crash-day turning points scaled by ``CRASH_BETA``, day-after
-    drift) and ``bridge`` is a random walk of correlated Student-t innovations with the measured
+    measured anchors (day-before drift, ``CRASH_ANCHORS`` — the crash day's turning points and its −16 %
+    cascade candle — scaled in log space by ``CRASH_BETA``, day-after drift) and ``bridge`` is a random walk of correlated Student-t innovations with the measured
     per-segment volatility, pinned to zero at every anchor (so the anchors are hit exactly and the
     crash depth stays near the measured one). Stablecoins are 1 plus small independent noise; DAI dips to
-    ``DAI_DEPEG_LOW`` at the ETH trough for ~1 hour, then trades at a premium decaying from
-    ``DAI_DEPEG_HIGH``.
+    ``DAI_DEPEG_LOW`` at the ETH trough (back within 30 minutes either side), then trades at a premium
+    that peaks at ``DAI_DEPEG_HIGH`` one hour after the trough and halves every hour.
 
     Parameters
     ----------
@@ -192,8 +201,8 @@ def _depeg_overlay() -> np.ndarray:
     """Deterministic deviation added to the depegging stablecoin (USD per token)."""
     trough = CRASH_DAY * STEPS_PER_DAY + min(CRASH_ANCHORS, key=lambda a: a[1])[0]
     t = np.arange(N_POINTS) - trough
-    dip = (DAI_DEPEG_LOW - 1.0) * np.clip(1.0 - np.abs(t) / 3.0, 0.0, None)  # 10 min → 30 min wide
-    ramp = np.clip((t - 3) / 3.0, 0.0, 1.0)  # back above peg one hour after the trough
+    dip = (DAI_DEPEG_LOW - 1.0) * np.clip(1.0 - np.abs(t) / 3.0, 0.0, None)  # one real sample: < 1 h
+    ramp = np.clip((t - 3) / 3.0, 0.0, 1.0)  # the real premium came one sample (1 h) later
     premium = (DAI_DEPEG_HIGH - 1.0) * ramp * np.power(0.5, np.clip(t - 6, 0, None) / 6.0)
     return dip + premium
 
@@ -230,16 +239,20 @@ def _account_ids(rng: np.random.Generator, n: int) -> np.ndarray:
     return ids
 
 
-def _add_one(rng: np.random.Generator, w: np.ndarray, rows: np.ndarray, choices: tuple[tuple[int, ...],
-             tuple[float, ...]], weight: np.ndarray | float) -> None:
+def _add_one(
+    rng: np.random.Generator,
+    w: np.ndarray,
+    rows: np.ndarray,
+    choices: tuple[tuple[int, ...], tuple[float, ...]],
+    weight: np.ndarray | float,
+) -> None:
     """Add ``weight`` on one asset per row, drawn from ``choices`` = (asset indices, probabilities)."""
     idx, p = choices
     pick = np.asarray(idx)[rng.choice(len(idx), size=rows.size, p=p)]
     np.add.at(w, (rows, pick), weight)
 
 
-def _add_some(rng: np.random.Generator, w: np.ndarray, rows: np.ndarray, p: np.ndarray,
-              lo: int, hi: int) -> None:
+def _add_some(rng: np.random.Generator, w: np.ndarray, rows: np.ndarray, p: np.ndarray, lo: int, hi: int) -> None:
     """Give each row ``lo``–``hi`` distinct assets (Gumbel top-k on log ``p``) with log-normal weights."""
     keys = np.log(np.where(p > 0, p, 1e-300)) + rng.gumbel(size=(rows.size, _K))
     rank = np.argsort(np.argsort(-keys, axis=1), axis=1)
@@ -255,9 +268,7 @@ def _draw_hf(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.where(u < HF_LOW_SHARE, low, np.where(u < HF_LOW_SHARE + HF_HIGH_SHARE, high, mid))
 
 
-def generate_book(
-    rng: np.random.Generator, n: int, *, prices: Mapping[str, float] | None = None
-) -> pd.DataFrame:
+def generate_book(rng: np.random.Generator, n: int, *, prices: Mapping[str, float] | None = None) -> pd.DataFrame:
     """A snapshot of ``n`` accounts with realistic multi-asset collateral and debt.
 
     Each account follows one of ``PATTERNS`` (ETH, WBTC or LINK collateral borrowing stablecoins;
@@ -469,17 +480,20 @@ def generate_events(
     t_supply = rng.integers(1, window - 6 * 3600, size=new_accounts)
     size_usd = np.exp(np.log(5_000.0) + 1.2 * rng.standard_normal(new_accounts))
     step_supply = t_supply // int(STEP.total_seconds())
-    parts.append((t_supply, fresh, k_col, np.full(new_accounts, "supply", dtype=object),
-                  size_usd / p0[step_supply, k_col]))
+    parts.append(
+        (t_supply, fresh, k_col, np.full(new_accounts, "supply", dtype=object), size_usd / p0[step_supply, k_col])
+    )
     b = np.arange(n_new_borrow)
     t_borrow = t_supply[b] + rng.integers(600, 6 * 3600, size=b.size)
     step_borrow = t_borrow // int(STEP.total_seconds())
-    k_debt = np.where(k_col[b] == _IX["USDC"], _IX["WETH"],
-                      np.asarray(_STABLE_DEBT[0])[rng.choice(3, size=b.size, p=_STABLE_DEBT[1])])
+    k_debt = np.where(
+        k_col[b] == _IX["USDC"], _IX["WETH"], np.asarray(_STABLE_DEBT[0])[rng.choice(3, size=b.size, p=_STABLE_DEBT[1])]
+    )
     debt_usd = (size_usd[b] / p0[step_supply[b], k_col[b]]) * p0[step_borrow, k_col[b]] * lt[k_col[b]]
     debt_usd /= rng.uniform(1.4, 2.5, b.size)
-    parts.append((t_borrow, fresh[b], k_debt, np.full(b.size, "borrow", dtype=object),
-                  debt_usd / p0[step_borrow, k_debt]))
+    parts.append(
+        (t_borrow, fresh[b], k_debt, np.full(b.size, "borrow", dtype=object), debt_usd / p0[step_borrow, k_debt])
+    )
 
     offsets, account, k, action, amount = (np.concatenate(x) for x in zip(*parts, strict=True))
     order = np.argsort(offsets, kind="stable")
@@ -545,7 +559,13 @@ _COINGECKO = "coingecko_hourly_2021_2023_bhemen/{}_usd.csv.gz"
 
 
 def default_shared_data_dir() -> pathlib.Path:
-    """``shared/data`` beside the project root (DESIGN §8); may not exist (e.g. after ``pip install``)."""
+    """``$MBT_SHARED_DATA`` if set, else ``shared/data`` beside the project root (DESIGN §8).
+
+    The folder may not exist (e.g. after a non-editable ``pip install``).
+    """
+    override = os.environ.get("MBT_SHARED_DATA", "").strip()
+    if override:
+        return pathlib.Path(override).expanduser().resolve()
     return pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -558,7 +578,8 @@ def _bars(path: pathlib.Path) -> tuple[np.ndarray, pd.DataFrame]:
 
 def _coingecko(root: pathlib.Path, symbol: str) -> pd.Series:
     raw = pd.read_csv(root / _COINGECKO.format(symbol))
-    return pd.Series(raw["USD_price"].to_numpy(), index=pd.to_datetime(raw["timestamp"], unit="ms", utc=True)).sort_index()
+    index = pd.to_datetime(raw["timestamp"], unit="ms", utc=True)
+    return pd.Series(raw["USD_price"].to_numpy(), index=index).sort_index()
 
 
 def _on_grid(series: pd.Series, start: str, end: str, freq: str) -> np.ndarray:
@@ -576,13 +597,13 @@ def _measure_eth_crash(x: np.ndarray, bars: pd.DataFrame) -> dict[str, float]:
     for i, a in enumerate(anchors):
         out[f"anchor_{i}_step"] = float(a)
         out[f"anchor_{i}_ratio"] = float(np.exp(x[a]))
-    for i, (a, b) in enumerate(zip(anchors[:-1], anchors[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(anchors)):
         r = np.diff(x[a : b + 1])
         out[f"segment_{i}_vol"] = float(np.sqrt(np.mean((r - r.mean()) ** 2))) if r.size else 0.0
     r = np.diff(x)
     peak = float(np.max(x[: trough + 1]))
     out["drawdown_close"] = float(1 - np.exp(x[trough] - peak))
-    out["drawdown_low"] = float(1 - bars["price_low"].min() / bars["price_high"].iloc[: trough].max())
+    out["drawdown_low"] = float(1 - bars["price_low"].min() / bars["price_high"].iloc[:trough].max())
     out["drawdown_hours"] = float((trough - int(np.argmax(x[: trough + 1]))) / 6)
     span = np.exp(peak) - np.exp(x[trough])
     out["rebound_high_fraction"] = float((np.exp(x[rebound]) - np.exp(x[trough])) / span)
@@ -605,8 +626,12 @@ def measure_calibration(shared_data_dir: pathlib.Path | str | None = None) -> di
     unless the name says otherwise), or ``None`` when any needed file is absent.
     """
     root = pathlib.Path(shared_data_dir) if shared_data_dir is not None else default_shared_data_dir()
-    needed = [root / _ETH_10MIN.format("05-19-2021"), root / _ETH_10MIN.format("03-12-2020"),
-              root / _DAI_BLACK_THURSDAY, root / _ETH_MINUTE_JAN21]
+    needed = [
+        root / _ETH_10MIN.format("05-19-2021"),
+        root / _ETH_10MIN.format("03-12-2020"),
+        root / _DAI_BLACK_THURSDAY,
+        root / _ETH_MINUTE_JAN21,
+    ]
     needed += [root / _COINGECKO.format(s) for s in ASSETS]
     if not all(p.is_file() for p in needed):
         return None
@@ -620,8 +645,10 @@ def measure_calibration(shared_data_dir: pathlib.Path | str | None = None) -> di
     out["black_thursday_dai_max_close"] = float(dai_bt["price_close"].max())
 
     minute = pd.read_csv(root / _ETH_MINUTE_JAN21, usecols=["timestamp_x", "ask_price", "bid_price"])
-    mid = pd.Series(((minute["ask_price"] + minute["bid_price"]) / 2).to_numpy(),
-                    index=pd.to_datetime(minute["timestamp_x"], unit="us", utc=True))
+    mid = pd.Series(
+        ((minute["ask_price"] + minute["bid_price"]) / 2).to_numpy(),
+        index=pd.to_datetime(minute["timestamp_x"], unit="us", utc=True),
+    )
     r = np.log(mid.resample("10min").last().dropna()).diff().dropna()
     by_day = r.groupby(r.index.floor("D"))
     out["eth_calm_vol_10min"] = float(by_day.std().median())
@@ -643,11 +670,13 @@ def measure_calibration(shared_data_dir: pathlib.Path | str | None = None) -> di
         out[f"{s}_crash_beta"] = out[f"{s}_log_drawdown"] / out["WETH_log_drawdown"]
     after = np.diff(np.log(_on_grid(cg["WETH"], "2021-05-20", "2021-05-21", "1h")))
     out["eth_aftermath_vol_10min"] = float(after.std(ddof=1) / np.sqrt(6))
-    two_h = np.diff(np.log(np.column_stack([_on_grid(cg[s], "2021-05-17", "2021-05-22", "2h") for s in VOLATILE])),
-                    axis=0)
+    two_h = np.diff(
+        np.log(np.column_stack([_on_grid(cg[s], "2021-05-17", "2021-05-22", "2h") for s in VOLATILE])), axis=0
+    )
     corr = np.corrcoef(two_h.T)
-    crash_2h = np.diff(np.log(np.column_stack([_on_grid(cg[s], "2021-05-19", "2021-05-20", "2h")
-                                               for s in VOLATILE])), axis=0)
+    crash_2h = np.diff(
+        np.log(np.column_stack([_on_grid(cg[s], "2021-05-19", "2021-05-20", "2h") for s in VOLATILE])), axis=0
+    )
     for j, s in enumerate(VOLATILE[1:], start=1):
         out[f"corr_crash_day_2h_WETH_{s}"] = float(np.corrcoef(crash_2h[:, 0], crash_2h[:, j])[0, 1])
     sd = two_h.std(axis=0, ddof=1)

@@ -79,8 +79,8 @@ def crash_prices(assets: tuple[str, ...], steps: int, seed: int, *, crash_start:
     profile = np.interp(t, [0, t0, trough, recovered, steps - 1], [0.0, 0.0, fall, fall * (1 - REBOUND),
                                                                       fall * (1 - REBOUND)])
     vol_mult = np.ones(steps)
-    vol_mult[t0:trough] = 3.0
-    vol_mult[trough:recovered] = 2.0
+    vol_mult[t0:trough] = 2.0
+    vol_mult[trough:recovered] = 1.5
     vol = [a for a in assets if a in VOLATILE_SPECS]
     n = len(vol)
     common = rng.standard_normal((steps, 1))

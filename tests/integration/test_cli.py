@@ -233,3 +233,13 @@ def test_mbt_db_environment_variable(work, monkeypatch):
     r = mbt("ingest", "csv", "--prices", str(work / "prices.csv"))
     assert r.exit_code == 0
     assert (work / "env.duckdb").exists()
+
+
+def test_processes_executor_gives_the_same_results(work):
+    ingest(work)
+    db = str(work / "t.duckdb")
+    local = json.loads(mbt("run", str(work / "run.toml"), "--db", db, "--json").stdout)
+    procs = json.loads(mbt("run", str(work / "run.toml"), "--db", db, "--json", "--executor", "processes").stdout)
+    assert procs == local
+    r = mbt("run", str(work / "run.toml"), "--db", db, "--executor", "dask")
+    assert r.exit_code == 2 and "not implemented yet" in r.stderr

@@ -282,8 +282,12 @@ def test_rule_sets_are_valid_and_cover_every_asset(config: dict, frames: dict[st
 def test_baseline_matches_the_aave_v2_reserve_config(config: dict) -> None:
     # shared/data/aave_v2_liquidations_idea_rpi/aave_v2_reserve_config_subgraph.csv, main pool, bps / 1e4
     expected = {
-        "WETH": (0.85, 0.05), "WBTC": (0.75, 0.075), "LINK": (0.75, 0.10),
-        "USDC": (0.85, 0.05), "DAI": (0.80, 0.05), "USDT": (0.0, 0.0),
+        "WETH": (0.85, 0.05),
+        "WBTC": (0.75, 0.075),
+        "LINK": (0.75, 0.10),
+        "USDC": (0.85, 0.05),
+        "DAI": (0.80, 0.05),
+        "USDT": (0.0, 0.0),
     }
     base = config["rules"][0]["assets"]
     assert {a: (p["liquidation_threshold"], p["liquidation_bonus"]) for a, p in base.items()} == expected

@@ -91,21 +91,22 @@ def make_scenario(prices, collateral, debt, events, lt, lb, *, ltv=None, close_f
 
 @st.composite
 def _price_path(draw, n_steps: int, n_assets: int) -> np.ndarray:
-    rows = [[draw(_start_price) for _ in range(n_assets)]]
-    for _ in range(1, n_steps):
-        if draw(st.booleans()):  # market-wide move: keeps equal prices equal
-            f = draw(_factor)
-            row = [x * f for x in rows[-1]]
-        else:
-            row = [x * draw(_factor) for x in rows[-1]]
-        rows.append([min(max(x, PRICE_FLOOR), PRICE_CAP) for x in row])
-    prices = np.array(rows, dtype=np.float64)
+    # A path is flat except at a few drawn moves (a move rescales one asset, or all assets at once, from its
+    # step on): flat stretches give exact ties across steps and blocks the fast engine may skip, market-wide
+    # moves keep equal prices equal, and few draws keep generation and shrinking cheap.
+    prices = np.empty((n_steps, n_assets))
+    prices[:] = [draw(_start_price) for _ in range(n_assets)]
+    if n_steps > 1:
+        for _ in range(draw(st.integers(0, 15))):
+            t = draw(st.integers(1, n_steps - 1))
+            k = draw(st.one_of(st.none(), st.integers(0, n_assets - 1)))
+            prices[t:, slice(None) if k is None else k] *= draw(_factor)
     for k in range(1, n_assets):
         # an asset may share another's whole path: exact price ties across assets at every step
         src = draw(st.one_of(st.none(), st.integers(0, k - 1)))
         if src is not None:
             prices[:, k] = prices[:, src]
-    return prices
+    return np.clip(prices, PRICE_FLOOR, PRICE_CAP)
 
 
 @st.composite
