@@ -255,7 +255,8 @@ def test_config_matches_the_generated_market(config: dict, frames: dict[str, pd.
     ts = pd.to_datetime(frames["prices"]["timestamp"], utc=True)
     assert pd.Timestamp(config["run"]["start"]) == ts.min()
     assert pd.Timestamp(config["run"]["end"]) == ts.max()
-    assert set(config["run"]) == {"name", "start", "end"}
+    assert set(config["run"]) == {"name", "start", "end", "price_source"}
+    assert config["run"]["price_source"] == "demo"  # the demo's prices, even beside other sources
     assert config["market"] == {"liquidation": "aave", "close_factor": 0.5, "gas_usd": 5.0, "slippage": "none"}
 
 
