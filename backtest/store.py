@@ -35,6 +35,18 @@ VALUES = {
 EVENT_COLUMNS = ("timestamp", "account", "asset", "action", "amount", "block", "log_index", "tx_hash", "market")
 
 
+def _sql_dir():
+    try:
+        return resources.files("backtest.sql")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "sql"
+
+
+def schema_files() -> list[str]:
+    """Names of the schema files, applied in sorted order: ``schema.sql``, then ``schema_*.sql``."""
+    return sorted(p.name[:-4] for p in _sql_dir().iterdir() if p.name.startswith("schema") and p.name.endswith(".sql"))
+
+
 @cache
 def sql_text(name: str) -> str:
     """The text of ``sql/<name>.sql`` (from the installed package, or the source tree)."""
@@ -86,7 +98,8 @@ class Store:
 
     # -- schema -------------------------------------------------------------------------------
     def _ensure_schema(self) -> None:
-        self.con.execute(sql_text("schema"))
+        for name in schema_files():
+            self.con.execute(sql_text(name))
         row = self.con.execute("SELECT value FROM mbt_meta WHERE key = 'schema_version'").fetchone()
         if row is None:
             self.con.execute("INSERT INTO mbt_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])

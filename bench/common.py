@@ -220,6 +220,7 @@ class ChildRun:
     """Outcome of one timed child process."""
 
     wall_s: float
+    cpu_s: float  # user + system CPU seconds of the child
     maxrss_mib: float
     returncode: int
     stdout: str
@@ -227,8 +228,8 @@ class ChildRun:
 
 
 def timed_child(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> ChildRun:
-    """Run ``cmd``; wall time from fork to reaped exit and the child's peak RSS (``ru_maxrss`` of
-    ``os.wait4``). Output goes through temporary files so a chatty child cannot block on a pipe."""
+    """Run ``cmd``; wall time from fork to reaped exit, the child's CPU time and peak RSS (``ru_maxrss``),
+    both from ``os.wait4``. Output goes through temporary files so a chatty child cannot block on a pipe."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
@@ -237,8 +238,20 @@ def timed_child(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path 
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return ChildRun(wall, usage.ru_maxrss / 1024.0, proc.returncode,
+        return ChildRun(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, proc.returncode,
                         out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+
+
+THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def thread_env(threads: str) -> dict[str, str]:
+    """The environment for child processes: ``threads = "default"`` leaves it alone, a number pins the
+    BLAS/OpenMP/numba thread pools to that many threads."""
+    env = dict(os.environ)
+    if threads != "default":
+        env.update({v: threads for v in THREAD_VARS})
+    return env
 
 
 def shell_line(cmd: list[str]) -> str:

@@ -176,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=20210519)
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of each command (after one warm-up)")
     ap.add_argument("--out", default=str(common.OUT_DIR / "e2e"), help="work directory (cached dataset)")
+    ap.add_argument("--threads", default="1",
+                    help="BLAS/OpenMP/numba threads of both children: a number, or 'default' to leave the "
+                         "environment alone (OpenBLAS then spins 2 threads; badly so under background load)")
     ap.add_argument("--no-phases", action="store_true", help="skip the per-phase breakdown of `mbt run`")
     args = ap.parse_args(argv)
 
@@ -184,19 +187,22 @@ def main(argv: list[str] | None = None) -> int:
     config, db = prepare(Path(args.out), args.accounts, args.steps, args.events_per_account, args.seed)
     mbt_cmd = [_mbt(), "run", str(config), "--db", str(db), "--json"]
     base_cmd = [sys.executable, str(common.BENCH_DIR / "numpy_baseline.py"), str(config), "--db", str(db)]
-    print(f"mbt:      {common.shell_line(mbt_cmd)}")
-    print(f"baseline: {common.shell_line(base_cmd)}")
 
+    env = common.thread_env(args.threads)
+    pin = "" if args.threads == "default" else " ".join(f"{v}={args.threads}" for v in common.THREAD_VARS) + " "
+    print(f"child environment: {pin or 'inherited unchanged (library default thread pools)'}")
+    print(f"mbt:      {pin}{common.shell_line(mbt_cmd)}")
+    print(f"baseline: {pin}{common.shell_line(base_cmd)}")
     runs: dict[str, list[common.ChildRun]] = {"mbt": [], "numpy": []}
     cmds = {"mbt": mbt_cmd, "numpy": base_cmd}
     for name, cmd in cmds.items():  # untimed warm-ups (numba cache, OS file cache)
-        r = common.timed_child(cmd)
+        r = common.timed_child(cmd, env=env)
         if r.returncode != 0:
             raise SystemExit(f"{name} failed ({r.returncode}):\n{r.stderr[-2000:]}")
         print(f"warm-up {name}: {r.wall_s:.2f} s")
     for _ in range(args.repeats):  # alternate, so background load spreads over both
         for name, cmd in cmds.items():
-            r = common.timed_child(cmd)
+            r = common.timed_child(cmd, env=env)
             if r.returncode != 0:
                 raise SystemExit(f"{name} failed ({r.returncode}):\n{r.stderr[-2000:]}")
             runs[name].append(r)
@@ -208,15 +214,16 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\n{args.repeats} timed runs each (alternating), wall = process start to exit, "
           f"peak RSS = ru_maxrss of the child")
-    print("\n| command | wall best s | wall median s | all runs s | peak RSS MiB |")
-    print("|---|---:|---:|---|---:|")
+    print("\n| command | wall best s | wall median s | all runs s | CPU s (median, user+sys) | peak RSS MiB |")
+    print("|---|---:|---:|---|---:|---:|")
     stats = {}
     for name in ("mbt", "numpy"):
         w = [r.wall_s for r in runs[name]]
         stats[name] = (min(w), statistics.median(w))
         label = "mbt run --json" if name == "mbt" else "NumPy baseline"
+        cpu = statistics.median(r.cpu_s for r in runs[name])
         print(f"| {label} | {min(w):.2f} | {statistics.median(w):.2f} | {', '.join(f'{x:.2f}' for x in w)} "
-              f"| {max(r.maxrss_mib for r in runs[name]):.0f} |")
+              f"| {cpu:.2f} | {max(r.maxrss_mib for r in runs[name]):.0f} |")
     ratio_med = stats["mbt"][1] / stats["numpy"][1]
     ratio_best = stats["mbt"][0] / stats["numpy"][0]
     verdict = "MET" if ratio_med <= 0.5 else "MISSED"
@@ -226,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_phases:
         child_cmd = [sys.executable, str(common.BENCH_DIR / "run_phases.py"), str(config), "--db", str(db)]
-        child = common.timed_child(child_cmd)
+        child = common.timed_child(child_cmd, env=env)
         if child.returncode != 0:
             raise SystemExit(f"phases child failed:\n{child.stderr[-2000:]}")
         ph = json.loads(child.stdout)

@@ -53,6 +53,6 @@ def cli(debug: bool) -> None:
 
 
 def main() -> None:
-    from . import commands  # noqa: F401  (registers the verbs)
+    from . import commands, rpc  # noqa: F401  (register the verbs)
 
     cli(prog_name="mbt")
