@@ -62,6 +62,28 @@ def _grow(buf_i, buf_f, n):
 
 
 @njit(cache=True)
+def _log_changes(t, c, d, c0, d0, log_i, log_f, n_log):
+    """Append this account-step's net balance changes; returns the new count, or -count if full."""
+    need = 0
+    for k in range(c.shape[0]):
+        need += (c[k] != c0[k]) + (d[k] != d0[k])
+    if n_log + need > log_i.shape[0]:
+        return -n_log
+    for k in range(c.shape[0]):
+        for side in range(2):
+            old = c0[k] if side == 0 else d0[k]
+            new = c[k] if side == 0 else d[k]
+            if new != old:
+                log_i[n_log, 0] = t
+                log_i[n_log, 1] = k
+                log_i[n_log, 2] = side
+                log_f[n_log, 0] = old
+                log_f[n_log, 1] = new
+                n_log += 1
+    return n_log
+
+
+@njit(cache=True)
 def _replay_kernel(prices, pmin_c, pmax_c, pmin_f, pmax_f, coarse, fine, coll, debt, lt, lb, cf, gas,
                    ev_ptr, ev_step, ev_asset, ev_action, ev_amount):
     T, K = prices.shape
@@ -69,13 +91,16 @@ def _replay_kernel(prices, pmin_c, pmax_c, pmin_f, pmax_f, coarse, fine, coll, d
     realised = np.zeros(T)
     unrealised = np.zeros(T)
     calls = np.zeros(T, dtype=np.int64)
-    dcoll = np.zeros((T, K))
-    ddebt = np.zeros((T, K))
     written = np.zeros(A, dtype=np.bool_)
     capped = 0.0
-    buf_i = np.empty((1024, 4), dtype=np.int64)
-    buf_f = np.empty((1024, 4), dtype=np.float64)
+    buf_i = np.empty((1024, 4), dtype=np.int64)  # liquidation calls: step, account, debt asset, coll asset
+    buf_f = np.empty((1024, 4), dtype=np.float64)  # repaid, seized, repaid USD, penalty USD
     n_liq = 0
+    log_i = np.empty((1024, 3), dtype=np.int64)  # net balance changes per account-step: step, asset, side
+    log_f = np.empty((1024, 2), dtype=np.float64)  # balance before the step, after it
+    n_log = 0
+    c0 = np.empty(K)
+    d0 = np.empty(K)
     evaluated = 0
     for a in range(A):
         c = coll[a]
@@ -97,124 +122,171 @@ def _replay_kernel(prices, pmin_c, pmax_c, pmin_f, pmax_f, coarse, fine, coll, d
                     continue
             evaluated += 1
             p = prices[t]
+            for k in range(K):
+                c0[k] = c[k]
+                d0[k] = d[k]
+            e_start = e
+            calls_here = calls[t]
+            written_now = False
             # step 0: this account's events at this step, in order
             while e < e_end and ev_step[e] == t:
                 k = ev_asset[e]
                 amt = ev_amount[e]
                 act = ev_action[e]
-                if act == 0:
-                    c[k] += amt
-                    dcoll[t, k] += amt
-                elif act == 2:
-                    d[k] += amt
-                    ddebt[t, k] += amt
-                elif act == 1:
-                    if amt > c[k]:
-                        capped += (amt - c[k]) * p[k]
-                        dcoll[t, k] -= c[k]
-                        c[k] = 0.0
-                    else:
-                        c[k] -= amt
-                        dcoll[t, k] -= amt
+                bal = c if act <= 1 else d  # supply/withdraw change collateral, borrow/repay debt
+                if act == 0 or act == 2:
+                    bal[k] += amt
+                elif amt > bal[k]:
+                    capped += (amt - bal[k]) * p[k]
+                    bal[k] = 0.0
                 else:
-                    if amt > d[k]:
-                        capped += (amt - d[k]) * p[k]
-                        ddebt[t, k] -= d[k]
-                        d[k] = 0.0
-                    else:
-                        d[k] -= amt
-                        ddebt[t, k] -= amt
+                    bal[k] -= amt
                 e += 1
             has_debt = False
             for k in range(K):
                 if d[k] > 0:
                     has_debt = True
-            if not has_debt:
-                t += 1
-                continue
-            # step 2: liquidation calls
-            for _ in range(MAX_CALLS_PER_STEP):
-                num = 0.0
-                den = 0.0
-                for k in range(K):
-                    if lt[k] > 0:
-                        num += c[k] * p[k] * lt[k]
-                    den += d[k] * p[k]
-                if not (den > 0 and num / den < 1.0):
-                    break
-                j = -1
-                best = -1.0
-                for k in range(K):
-                    if d[k] > 0 and d[k] * p[k] > best:
-                        j = k
-                        best = d[k] * p[k]
-                i = -1
-                best = -1.0
-                for k in range(K):
-                    if lt[k] > 0 and c[k] > 0 and c[k] * p[k] > best:
-                        i = k
-                        best = c[k] * p[k]
-                if i < 0:
-                    break
-                r_cf = cf * d[j]
-                r_col = (c[i] * p[i]) / (p[j] * (1.0 + lb[i]))
-                whole = r_col <= r_cf
-                if whole:
-                    repaid = r_col
-                    seized = c[i]
-                else:
-                    repaid = r_cf
-                    seized = min(repaid * p[j] * (1.0 + lb[i]) / p[i], c[i])
-                if repaid * p[j] * lb[i] - gas <= 0:
-                    break
-                d[j] -= repaid
-                if whole:
-                    c[i] = 0.0
-                else:
-                    c[i] -= seized
-                ddebt[t, j] -= repaid
-                dcoll[t, i] -= seized
-                if n_liq == buf_i.shape[0]:
-                    buf_i, buf_f = _grow(buf_i, buf_f, n_liq)
-                buf_i[n_liq, 0] = t
-                buf_i[n_liq, 1] = a
-                buf_i[n_liq, 2] = j
-                buf_i[n_liq, 3] = i
-                buf_f[n_liq, 0] = repaid
-                buf_f[n_liq, 1] = seized
-                buf_f[n_liq, 2] = repaid * p[j]
-                buf_f[n_liq, 3] = repaid * p[j] * lb[i]
-                n_liq += 1
-                calls[t] += 1
-            # step 3: write-off
-            has_debt = False
-            no_coll = True
-            for k in range(K):
-                if d[k] > 0:
-                    has_debt = True
-                if lt[k] > 0 and c[k] != 0.0:
-                    no_coll = False
-            if has_debt and no_coll:
-                owed = 0.0
-                for k in range(K):
-                    owed += d[k] * p[k]
-                    ddebt[t, k] -= d[k]
-                    d[k] = 0.0
-                realised[t] += owed
-                written[a] = True
-                has_debt = False
             if has_debt:
-                dd = 0.0
-                cc = 0.0
+                # step 2: liquidation calls while HF < 1 (at most 100)
+                for _ in range(MAX_CALLS_PER_STEP):
+                    num = 0.0
+                    den = 0.0
+                    for k in range(K):
+                        if lt[k] > 0:
+                            num += c[k] * p[k] * lt[k]
+                        den += d[k] * p[k]
+                    if not (den > 0 and num / den < 1.0):
+                        break
+                    j = -1
+                    best = -1.0
+                    for k in range(K):
+                        if d[k] > 0 and d[k] * p[k] > best:
+                            j = k
+                            best = d[k] * p[k]
+                    i = -1
+                    best = -1.0
+                    for k in range(K):
+                        if lt[k] > 0 and c[k] > 0 and c[k] * p[k] > best:
+                            i = k
+                            best = c[k] * p[k]
+                    if i < 0:
+                        break
+                    r_cf = cf * d[j]
+                    r_col = (c[i] * p[i]) / (p[j] * (1.0 + lb[i]))
+                    whole = r_col <= r_cf
+                    if whole:
+                        repaid = r_col
+                        seized = c[i]
+                    else:
+                        repaid = r_cf
+                        seized = min(repaid * p[j] * (1.0 + lb[i]) / p[i], c[i])
+                    if repaid * p[j] * lb[i] - gas <= 0:
+                        break
+                    d[j] -= repaid
+                    if whole:
+                        c[i] = 0.0
+                    else:
+                        c[i] -= seized
+                    if n_liq == buf_i.shape[0]:
+                        buf_i, buf_f = _grow(buf_i, buf_f, n_liq)
+                    buf_i[n_liq, 0] = t
+                    buf_i[n_liq, 1] = a
+                    buf_i[n_liq, 2] = j
+                    buf_i[n_liq, 3] = i
+                    buf_f[n_liq, 0] = repaid
+                    buf_f[n_liq, 1] = seized
+                    buf_f[n_liq, 2] = repaid * p[j]
+                    buf_f[n_liq, 3] = repaid * p[j] * lb[i]
+                    n_liq += 1
+                    calls[t] += 1
+                # step 3: write-off when no collateral with LT > 0 is left
+                has_debt = False
+                no_coll = True
                 for k in range(K):
-                    dd += d[k] * p[k]
-                    if lt[k] > 0:
-                        cc += c[k] * p[k]
-                if dd > cc:
-                    unrealised[t] += dd - cc
+                    if d[k] > 0:
+                        has_debt = True
+                    if lt[k] > 0 and c[k] != 0.0:
+                        no_coll = False
+                if has_debt and no_coll:
+                    owed = 0.0
+                    for k in range(K):
+                        owed += d[k] * p[k]
+                        d[k] = 0.0
+                    realised[t] += owed
+                    written[a] = True
+                    written_now = True
+                    has_debt = False
+                if has_debt:
+                    dd = 0.0
+                    cc = 0.0
+                    for k in range(K):
+                        dd += d[k] * p[k]
+                        if lt[k] > 0:
+                            cc += c[k] * p[k]
+                    if dd > cc:
+                        unrealised[t] += dd - cc
+            # net balance changes of this account-step, for exact per-step totals
+            if e != e_start or calls_here != calls[t] or written_now:
+                n_log = _log_changes(t, c, d, c0, d0, log_i, log_f, n_log)
+                if n_log < 0:
+                    log_i, log_f = _grow(log_i, log_f, -n_log)
+                    n_log = _log_changes(t, c, d, c0, d0, log_i, log_f, -n_log)
             t += 1
-    return (realised, unrealised, calls, dcoll, ddebt, written, capped,
+    return (realised, unrealised, calls, log_i[:n_log].copy(), log_f[:n_log].copy(), written, capped,
             buf_i[:n_liq].copy(), buf_f[:n_liq].copy(), evaluated)
+
+
+_SHIFT = 1126  # 2**-1126 divides every finite double (the smallest subnormal is 2**-1074; frexp adds 53)
+
+
+def _exact_int(values: np.ndarray) -> int:
+    """Exact sum of float64 ``values`` as an integer multiple of 2**-_SHIFT (vectorised)."""
+    v = values[values != 0]
+    if not len(v):
+        return 0
+    m, e = np.frexp(v)
+    mant = (m * float(1 << 53)).astype(np.int64)  # exact: |m| < 1 has 53 significant bits
+    expo = (e.astype(np.int64) + (_SHIFT - 53))
+    hi, lo = mant >> 26, mant & ((1 << 26) - 1)  # int64 sums of 27-bit halves cannot overflow here
+    H = np.zeros(int(expo.max()) + 1, dtype=np.int64)
+    L = np.zeros_like(H)
+    np.add.at(H, expo, hi)
+    np.add.at(L, expo, lo)
+    return sum((int(H[x]) << (26 + int(x))) + (int(L[x]) << int(x)) for x in np.flatnonzero(H | L))
+
+
+def _as_ints(values: np.ndarray) -> list[int]:
+    """Each float64 of ``values`` as an exact integer multiple of 2**-_SHIFT."""
+    m, e = np.frexp(values)
+    mant = (m * float(1 << 53)).astype(np.int64).tolist()
+    shift = (e.astype(np.int64) + (_SHIFT - 53)).tolist()
+    return [x << s for x, s in zip(mant, shift)]
+
+
+def exact_totals(start: np.ndarray, log_i: np.ndarray, log_f: np.ndarray, T: int, side: int) -> np.ndarray:
+    """Per-step, per-asset totals of a balance matrix after each step, summed exactly then rounded once.
+
+    Summing the balances exactly (not a running float sum of changes) keeps totals non-negative, exactly 0
+    when every balance is 0, and within one rounding of the true value whatever the spread of magnitudes.
+    """
+    K = start.shape[1]
+    totals = [_exact_int(start[:, k]) for k in range(K)]
+    out = np.empty((T, K))
+    rows = np.flatnonzero(log_i[:, 2] == side)
+    rows = rows[np.argsort(log_i[rows, 0], kind="stable")]
+    steps = log_i[rows, 0].tolist()
+    assets = log_i[rows, 1].tolist()
+    new = _as_ints(log_f[rows, 1])
+    old = _as_ints(log_f[rows, 0])
+    scale = 1 << _SHIFT
+    t0 = 0
+    for n, t in enumerate(steps):
+        if t != t0:
+            out[t0:t] = [x / scale for x in totals]
+            t0 = t
+        totals[assets[n]] += new[n] - old[n]
+    out[t0:T] = [x / scale for x in totals]
+    return out
 
 
 def events_by_account(events: Events, n_accounts: int):
@@ -251,15 +323,15 @@ def replay_fast(prices: np.ndarray, book: Book, events: Events, params: Params,
     pmin_c, pmax_c = block_bounds(prices, coarse)
     pmin_f, pmax_f = block_bounds(prices, fine)
     ptr, ev_step, ev_asset, ev_action, ev_amount = events_by_account(events, A)
-    (realised, unrealised, calls, dcoll, ddebt, written, capped,
+    (realised, unrealised, calls, log_i, log_f, written, capped,
      li, lf, evaluated) = _replay_kernel(
         prices, pmin_c, pmax_c, pmin_f, pmax_f, coarse, fine, coll, debt,
         np.ascontiguousarray(params.liquidation_threshold, dtype=np.float64),
         np.ascontiguousarray(params.liquidation_bonus, dtype=np.float64),
         float(params.close_factor), float(params.gas_usd),
         ptr, ev_step, ev_asset, ev_action, ev_amount)
-    coll_tot = book.collateral.sum(axis=0) + np.cumsum(dcoll, axis=0)
-    debt_tot = book.debt.sum(axis=0) + np.cumsum(ddebt, axis=0)
+    coll_tot = exact_totals(book.collateral, log_i, log_f, T, side=0)
+    debt_tot = exact_totals(book.debt, log_i, log_f, T, side=1)
     liq = Liquidations(li[:, 0], li[:, 1], li[:, 2], li[:, 3], lf[:, 0], lf[:, 1], lf[:, 2], lf[:, 3])
     return ReplayResult(
         liquidations=liq,
