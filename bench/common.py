@@ -281,6 +281,8 @@ def machine() -> dict[str, str]:
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     return {
+        "mbt_commit": _git("rev-parse", "--short", "HEAD"),
+        "engine_fast.py": _file_state("backtest/engine/fast.py"),
         "cpu": model,
         "nproc": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()),
         "python": platform.python_version(),
@@ -289,6 +291,25 @@ def machine() -> dict[str, str]:
         "duckdb": duckdb.__version__,
         "load_avg_1_5_15": " ".join(f"{x:.2f}" for x in load),
     }
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def _file_state(rel: str) -> str:
+    """sha256 prefix of a source file, and whether it differs from the committed version."""
+    import hashlib
+
+    try:
+        digest = hashlib.sha256((REPO / rel).read_bytes()).hexdigest()[:12]
+    except OSError:
+        return "?"
+    dirty = _git("status", "--porcelain", "--", rel)
+    return digest + (" (uncommitted changes)" if dirty else " (as committed)")
 
 
 def print_machine() -> None:

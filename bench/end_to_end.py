@@ -241,11 +241,11 @@ def main(argv: list[str] | None = None) -> int:
         inside = sum(ph["phases_s"].values())
         print(f"\nphases of one `mbt run` in a fresh process: {common.shell_line(child_cmd)}\n"
               f"(total {child.wall_s:.2f} s wall, peak RSS {child.maxrss_mib:.0f} MiB; rows written {ph['rows']})")
-        print("\n| phase | s |\n|---|---:|")
-        print(f"| interpreter start (≈ python -c pass) | {start.wall_s:.3f} |")
+        print("\n| phase | s | peak RSS so far, MiB |\n|---|---:|---:|")
+        print(f"| interpreter start (≈ python -c pass) | {start.wall_s:.3f} | |")
         for k, v in ph["phases_s"].items():
-            print(f"| {k} | {v:.3f} |")
-        print(f"| interpreter exit and the rest (wall − above) | {child.wall_s - start.wall_s - inside:.3f} |")
+            print(f"| {k} | {v:.3f} | {ph['peak_rss_mib'][k]:.0f} |")
+        print(f"| interpreter exit and the rest (wall − above) | {child.wall_s - start.wall_s - inside:.3f} | |")
         print(f"\nevaluated share of account-steps per rule set: "
               + ", ".join(f"{x:.3%}" for x in ph["evaluated_share"]))
         print("heaviest imports (python -X importtime, cumulative s): "

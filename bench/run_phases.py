@@ -1,5 +1,5 @@
 """Where the time of one ``mbt run`` goes: the steps of ``backtest.runner.run`` done one by one in a fresh
-process, each timed, printed as one JSON document on stdout.
+process, each timed (and the peak RSS so far), printed as one JSON document on stdout.
 
 It imports only the standard library before the first timer starts, then what the ``mbt`` command
 imports, so the import phases are those of ``mbt run``. Steps mirror ``runner.run`` (load inputs, replay
@@ -19,6 +19,7 @@ _T0 = time.perf_counter()
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import resource  # noqa: E402
 import sys  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
@@ -29,12 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", required=True)
     args = ap.parse_args(argv)
     marks: dict[str, float] = {}
+    peak: dict[str, float] = {}
     t = _T0
 
     def mark(name: str) -> None:
         nonlocal t
         now = time.perf_counter()
         marks[name] = now - t
+        peak[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         t = now
 
     mark("argparse etc. (stdlib)")
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = json.dumps(runner.RunOutput(run_id, cfg.name, outcomes, inputs).document())
     mark("JSON document")
     print(json.dumps({
-        "phases_s": marks, "rows": {k: len(v) for k, v in tables.items()}, "run_id": run_id,
+        "phases_s": marks, "peak_rss_mib": peak, "rows": {k: len(v) for k, v in tables.items()}, "run_id": run_id,
         "json_bytes": len(doc),
         "evaluated_share": [o.result.stats["evaluated_account_steps"] / o.result.stats["account_steps"]
                             for o in outcomes],

@@ -227,10 +227,11 @@ def _replay_kernel(prices, pmin_c, pmax_c, pmin_f, pmax_f, coarse, fine, coll, d
                         unrealised[t] += dd - cc
             # net balance changes of this account-step, for exact per-step totals
             if e != e_start or calls_here != calls[t] or written_now:
-                n_log = _log_changes(t, c, d, c0, d0, log_i, log_f, n_log)
-                if n_log < 0:
-                    log_i, log_f = _grow(log_i, log_f, -n_log)
-                    n_log = _log_changes(t, c, d, c0, d0, log_i, log_f, -n_log)
+                done = _log_changes(t, c, d, c0, d0, log_i, log_f, n_log)
+                while done < 0:  # buffer full: double it and retry
+                    log_i, log_f = _grow(log_i, log_f, n_log)
+                    done = _log_changes(t, c, d, c0, d0, log_i, log_f, n_log)
+                n_log = done
             t += 1
     return (realised, unrealised, calls, log_i[:n_log].copy(), log_f[:n_log].copy(), written, capped,
             buf_i[:n_liq].copy(), buf_f[:n_liq].copy(), evaluated)
