@@ -1,13 +1,17 @@
 """Fast replay: the DESIGN §4 semantics in one numba kernel that skips what provably cannot change.
 
 Accounts are independent, so the kernel walks account by account through the grid (account-major). For
-each block of steps it bounds the account's health factor from below with per-asset price minima and
-maxima over the block: if ``Σ c·p_min·LT ≥ Σ d·p_max`` the account cannot fall below HF 1 anywhere in
-the block (float rounding is monotone, so the bound is exact, not approximate), it has no unrealised
-bad debt there (``Σ c·p ≥ Σ c·p·LT``), and nothing about it changes — the whole block is skipped. Blocks
-that fail the test are retried at a finer level and finally stepped one grid point at a time with the
-same arithmetic, in the same order, as ``reference.replay_reference``. Per-step totals are accumulated
-in increasing account order in both engines, so results match bit for bit.
+each block of steps it bounds the account's health factor from below with per-asset price minima (of
+collateral), maxima (of debt), threshold minima and depth minima over the block: if
+``Σ c·p_min·LT_min·f_min ≥ Σ d·p_max`` the account cannot fall below HF 1 anywhere in the block (float
+rounding is monotone, so the bound is exact, not approximate), it has no unrealised bad debt there
+(``Σ c·p ≥ Σ c·p·LT``), and nothing about it changes — the whole block is skipped. Blocks that fail the
+test are retried at a finer level and finally stepped one grid point at a time with the same arithmetic,
+in the same order, as ``reference.replay_reference``. Per-step bad-debt totals are accumulated in
+increasing account order in both engines, so results match bit for bit.
+
+Every rule kind compiles to parameter tables ``[update, row, asset]`` (see ``types.Params``); balances
+may be kept in scaled units with separate collateral/debt valuation prices (interest indices folded in).
 """
 
 from __future__ import annotations
@@ -22,33 +26,63 @@ COARSE_BLOCK = 256
 FINE_BLOCK = 16
 
 
-def block_bounds(prices: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-block, per-asset minimum and maximum of ``prices`` (steps × assets); last block may be short."""
-    T, K = prices.shape
+def block_reduce(values: np.ndarray, block: int, how: str) -> np.ndarray:
+    """Per-block minimum or maximum over axis 0 (steps); the last block may be short."""
+    T = values.shape[0]
     n = (T + block - 1) // block
     pad = n * block - T
     if pad:
-        lo = np.vstack([prices, np.repeat(prices[-1:], pad, axis=0)])
-    else:
-        lo = prices
-    shaped = lo.reshape(n, block, K)
-    return shaped.min(axis=1), shaped.max(axis=1)
+        values = np.concatenate([values, np.repeat(values[-1:], pad, axis=0)])
+    shaped = values.reshape((n, block) + values.shape[1:])
+    return shaped.min(axis=1) if how == "min" else shaped.max(axis=1)
+
+
+def block_bounds(prices: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-block, per-asset minimum and maximum of ``prices`` (steps × assets)."""
+    return block_reduce(prices, block, "min"), block_reduce(prices, block, "max")
+
+
+@njit(cache=True, inline="always")
+def _row(fixed, d, gmask):
+    """Parameter row of an account: fixed, or the first group holding every debt asset (else row 0)."""
+    if fixed >= 0:
+        return fixed
+    for g in range(gmask.shape[0]):
+        ok = True
+        owes = False
+        for k in range(d.shape[0]):
+            if d[k] > 0:
+                owes = True
+                if not gmask[g, k]:
+                    ok = False
+                    break
+        if ok and owes:
+            return g + 1
+    return 0
+
+
+@njit(cache=True, inline="always")
+def _haircut(c, p, depth, hk, hfloor):
+    return max(hfloor, 1.0 - hk * (c * p) / depth)
 
 
 @njit(cache=True)
-def _can_skip(c, d, lt, pmin, pmax):
+def _can_skip(c, d, lt, pcmin, pcmax, pdmax, depthmin, haircut, hk, hfloor):
     has_debt = False
     upper_debt = 0.0
     for k in range(d.shape[0]):
         if d[k] > 0:
             has_debt = True
-            upper_debt += d[k] * pmax[k]
+            upper_debt += d[k] * pdmax[k]
     if not has_debt:
         return True
     lower_coll = 0.0
     for k in range(c.shape[0]):
         if c[k] != 0.0 and lt[k] > 0:
-            lower_coll += c[k] * pmin[k] * lt[k]
+            if haircut:
+                lower_coll += c[k] * pcmin[k] * lt[k] * _haircut(c[k], pcmax[k], depthmin[k], hk, hfloor)
+            else:
+                lower_coll += c[k] * pcmin[k] * lt[k]
     return lower_coll >= upper_debt
 
 
@@ -63,12 +97,12 @@ def _grow(buf_i, buf_f, n):
 
 @njit(cache=True)
 def _log_changes(t, c, d, c0, d0, log_i, log_f, n_log):
-    """Append this account-step's net balance changes; returns the new count, or -count if full."""
+    """Append this account-step's net balance changes; returns the new count, or −1 if the log is full."""
     need = 0
     for k in range(c.shape[0]):
         need += (c[k] != c0[k]) + (d[k] != d0[k])
     if n_log + need > log_i.shape[0]:
-        return -n_log
+        return -1
     for k in range(c.shape[0]):
         for side in range(2):
             old = c0[k] if side == 0 else d0[k]
@@ -84,15 +118,33 @@ def _log_changes(t, c, d, c0, d0, log_i, log_f, n_log):
 
 
 @njit(cache=True)
-def _replay_kernel(prices, pmin_c, pmax_c, pmin_f, pmax_f, coarse, fine, coll, debt, lt, lb, cf, gas,
+def _ltv_short(c, d, pc, pd, ltv, depth, haircut, hk, hfloor):
+    """True when ``Σ c·p·LTV_eff < Σ d·p`` (the account is over its initial-margin limit)."""
+    cap = 0.0
+    owed = 0.0
+    for k in range(c.shape[0]):
+        if haircut:
+            cap += c[k] * pc[k] * ltv[k] * _haircut(c[k], pc[k], depth[k], hk, hfloor)
+        else:
+            cap += c[k] * pc[k] * ltv[k]
+        owed += d[k] * pd[k]
+    return cap < owed
+
+
+@njit(cache=True)
+def _replay_kernel(pc, pd, pcmin_c, pcmax_c, pdmax_c, pcmin_f, pcmax_f, pdmax_f, ltmin_c, ltmin_f,
+                   depth, depthmin_c, depthmin_f, haircut, hk, hfloor,
+                   coarse, fine, coll, debt, ltv3, lt3, lb3, upd, rows, gmask, cf, gas, enforce,
                    ev_ptr, ev_step, ev_asset, ev_action, ev_amount):
-    T, K = prices.shape
+    T, K = pc.shape
     A = coll.shape[0]
     realised = np.zeros(T)
     unrealised = np.zeros(T)
     calls = np.zeros(T, dtype=np.int64)
     written = np.zeros(A, dtype=np.bool_)
     capped = 0.0
+    blocked_borrow = 0.0
+    blocked_withdraw = 0.0
     buf_i = np.empty((1024, 4), dtype=np.int64)  # liquidation calls: step, account, debt asset, coll asset
     buf_f = np.empty((1024, 4), dtype=np.float64)  # repaid, seized, repaid USD, penalty USD
     n_liq = 0
@@ -105,6 +157,7 @@ def _replay_kernel(prices, pmin_c, pmax_c, pmin_f, pmax_f, coarse, fine, coll, d
     for a in range(A):
         c = coll[a]
         d = debt[a]
+        fixed = rows[a]
         e = ev_ptr[a]
         e_end = ev_ptr[a + 1]
         t = 0
@@ -112,16 +165,23 @@ def _replay_kernel(prices, pmin_c, pmax_c, pmin_f, pmax_f, coarse, fine, coll, d
             next_ev = ev_step[e] if e < e_end else T
             if t % coarse == 0:
                 stop = min(t + coarse, T)
-                if stop <= next_ev and _can_skip(c, d, lt, pmin_c[t // coarse], pmax_c[t // coarse]):
+                b = t // coarse
+                if stop <= next_ev and _can_skip(c, d, ltmin_c[b, _row(fixed, d, gmask)], pcmin_c[b], pcmax_c[b],
+                                                 pdmax_c[b], depthmin_c[b], haircut, hk, hfloor):
                     t = stop
                     continue
             if t % fine == 0:
                 stop = min(t + fine, T)
-                if stop <= next_ev and _can_skip(c, d, lt, pmin_f[t // fine], pmax_f[t // fine]):
+                b = t // fine
+                if stop <= next_ev and _can_skip(c, d, ltmin_f[b, _row(fixed, d, gmask)], pcmin_f[b], pcmax_f[b],
+                                                 pdmax_f[b], depthmin_f[b], haircut, hk, hfloor):
                     t = stop
                     continue
             evaluated += 1
-            p = prices[t]
+            u = upd[t]
+            p_c = pc[t]
+            p_d = pd[t]
+            dep = depth[t]
             for k in range(K):
                 c0[k] = c[k]
                 d0[k] = d[k]
@@ -133,14 +193,32 @@ def _replay_kernel(prices, pmin_c, pmax_c, pmin_f, pmax_f, coarse, fine, coll, d
                 k = ev_asset[e]
                 amt = ev_amount[e]
                 act = ev_action[e]
-                bal = c if act <= 1 else d  # supply/withdraw change collateral, borrow/repay debt
-                if act == 0 or act == 2:
-                    bal[k] += amt
-                elif amt > bal[k]:
-                    capped += (amt - bal[k]) * p[k]
-                    bal[k] = 0.0
-                else:
-                    bal[k] -= amt
+                if act <= 1:  # supply / withdraw change collateral
+                    if act == 0:
+                        c[k] += amt
+                    else:
+                        if amt > c[k]:
+                            capped += (amt - c[k]) * p_c[k]
+                            amt = c[k]
+                        before = c[k]
+                        c[k] -= amt
+                        if enforce and amt > 0:
+                            if _ltv_short(c, d, p_c, p_d, ltv3[u, _row(fixed, d, gmask)], dep, haircut, hk, hfloor):
+                                c[k] = before
+                                blocked_withdraw += amt * p_c[k]
+                else:  # borrow / repay change debt
+                    if act == 2:
+                        before = d[k]
+                        d[k] += amt
+                        if enforce and amt > 0:
+                            if _ltv_short(c, d, p_c, p_d, ltv3[u, _row(fixed, d, gmask)], dep, haircut, hk, hfloor):
+                                d[k] = before
+                                blocked_borrow += amt * p_d[k]
+                    elif amt > d[k]:
+                        capped += (amt - d[k]) * p_d[k]
+                        d[k] = 0.0
+                    else:
+                        d[k] -= amt
                 e += 1
             has_debt = False
             for k in range(K):
@@ -149,38 +227,44 @@ def _replay_kernel(prices, pmin_c, pmax_c, pmin_f, pmax_f, coarse, fine, coll, d
             if has_debt:
                 # step 2: liquidation calls while HF < 1 (at most 100)
                 for _ in range(MAX_CALLS_PER_STEP):
+                    r = _row(fixed, d, gmask)
+                    lt = lt3[u, r]
+                    lb = lb3[u, r]
                     num = 0.0
                     den = 0.0
                     for k in range(K):
                         if lt[k] > 0:
-                            num += c[k] * p[k] * lt[k]
-                        den += d[k] * p[k]
+                            if haircut:
+                                num += c[k] * p_c[k] * lt[k] * _haircut(c[k], p_c[k], dep[k], hk, hfloor)
+                            else:
+                                num += c[k] * p_c[k] * lt[k]
+                        den += d[k] * p_d[k]
                     if not (den > 0 and num / den < 1.0):
                         break
                     j = -1
                     best = -1.0
                     for k in range(K):
-                        if d[k] > 0 and d[k] * p[k] > best:
+                        if d[k] > 0 and d[k] * p_d[k] > best:
                             j = k
-                            best = d[k] * p[k]
+                            best = d[k] * p_d[k]
                     i = -1
                     best = -1.0
                     for k in range(K):
-                        if lt[k] > 0 and c[k] > 0 and c[k] * p[k] > best:
+                        if lt[k] > 0 and c[k] > 0 and c[k] * p_c[k] > best:
                             i = k
-                            best = c[k] * p[k]
+                            best = c[k] * p_c[k]
                     if i < 0:
                         break
                     r_cf = cf * d[j]
-                    r_col = (c[i] * p[i]) / (p[j] * (1.0 + lb[i]))
+                    r_col = (c[i] * p_c[i]) / (p_d[j] * (1.0 + lb[i]))
                     whole = r_col <= r_cf
                     if whole:
                         repaid = r_col
                         seized = c[i]
                     else:
                         repaid = r_cf
-                        seized = min(repaid * p[j] * (1.0 + lb[i]) / p[i], c[i])
-                    if repaid * p[j] * lb[i] - gas <= 0:
+                        seized = min(repaid * p_d[j] * (1.0 + lb[i]) / p_c[i], c[i])
+                    if repaid * p_d[j] * lb[i] - gas <= 0:
                         break
                     d[j] -= repaid
                     if whole:
@@ -195,11 +279,12 @@ def _replay_kernel(prices, pmin_c, pmax_c, pmin_f, pmax_f, coarse, fine, coll, d
                     buf_i[n_liq, 3] = i
                     buf_f[n_liq, 0] = repaid
                     buf_f[n_liq, 1] = seized
-                    buf_f[n_liq, 2] = repaid * p[j]
-                    buf_f[n_liq, 3] = repaid * p[j] * lb[i]
+                    buf_f[n_liq, 2] = repaid * p_d[j]
+                    buf_f[n_liq, 3] = repaid * p_d[j] * lb[i]
                     n_liq += 1
                     calls[t] += 1
                 # step 3: write-off when no collateral with LT > 0 is left
+                lt = lt3[u, _row(fixed, d, gmask)]
                 has_debt = False
                 no_coll = True
                 for k in range(K):
@@ -210,7 +295,7 @@ def _replay_kernel(prices, pmin_c, pmax_c, pmin_f, pmax_f, coarse, fine, coll, d
                 if has_debt and no_coll:
                     owed = 0.0
                     for k in range(K):
-                        owed += d[k] * p[k]
+                        owed += d[k] * p_d[k]
                         d[k] = 0.0
                     realised[t] += owed
                     written[a] = True
@@ -220,21 +305,20 @@ def _replay_kernel(prices, pmin_c, pmax_c, pmin_f, pmax_f, coarse, fine, coll, d
                     dd = 0.0
                     cc = 0.0
                     for k in range(K):
-                        dd += d[k] * p[k]
+                        dd += d[k] * p_d[k]
                         if lt[k] > 0:
-                            cc += c[k] * p[k]
+                            cc += c[k] * p_c[k]
                     if dd > cc:
                         unrealised[t] += dd - cc
-            # net balance changes of this account-step, for exact per-step totals
             if e != e_start or calls_here != calls[t] or written_now:
                 done = _log_changes(t, c, d, c0, d0, log_i, log_f, n_log)
-                while done < 0:  # buffer full: double it and retry
+                while done < 0:  # log full: double it and retry
                     log_i, log_f = _grow(log_i, log_f, n_log)
                     done = _log_changes(t, c, d, c0, d0, log_i, log_f, n_log)
                 n_log = done
             t += 1
     return (realised, unrealised, calls, log_i[:n_log].copy(), log_f[:n_log].copy(), written, capped,
-            buf_i[:n_liq].copy(), buf_f[:n_liq].copy(), evaluated)
+            blocked_borrow, blocked_withdraw, buf_i[:n_liq].copy(), buf_f[:n_liq].copy(), evaluated)
 
 
 _SHIFT = 1126  # 2**-1126 divides every finite double (the smallest subnormal is 2**-1074; frexp adds 53)
@@ -290,60 +374,92 @@ def exact_totals(start: np.ndarray, log_i: np.ndarray, log_f: np.ndarray, T: int
     return out
 
 
-def events_by_account(events: Events, n_accounts: int):
+def events_by_account(events: Events, n_accounts: int, amounts: np.ndarray | None = None):
     """CSR layout of ``events`` grouped by account, keeping each account's application order."""
     order = np.argsort(events.account, kind="stable")
     counts = np.bincount(events.account, minlength=n_accounts) if len(events) else np.zeros(n_accounts, np.int64)
     ptr = np.zeros(n_accounts + 1, dtype=np.int64)
     np.cumsum(counts, out=ptr[1:])
+    amount = events.amount if amounts is None else amounts
     return (ptr, np.ascontiguousarray(events.step[order], dtype=np.int64),
             np.ascontiguousarray(events.asset[order], dtype=np.int64),
             np.ascontiguousarray(events.action[order], dtype=np.int8),
-            np.ascontiguousarray(events.amount[order], dtype=np.float64))
+            np.ascontiguousarray(amount[order], dtype=np.float64))
 
 
-def replay_fast(prices: np.ndarray, book: Book, events: Events, params: Params,
-                *, coarse: int = COARSE_BLOCK, fine: int = FINE_BLOCK) -> ReplayResult:
+def valuation(prices: np.ndarray, growth: tuple[np.ndarray, np.ndarray] | None):
+    """(collateral prices, debt prices, collateral growth, debt growth), all (T × K).
+
+    ``growth`` holds per-step balance multipliers relative to the snapshot (interest indices ÷ their value
+    at the first step). Balances are then kept in snapshot ("scaled") units and valued at ``p · growth``.
+    """
+    prices = np.ascontiguousarray(prices, dtype=np.float64)
+    if growth is None:
+        ones = np.ones_like(prices)
+        return prices, prices, ones, ones
+    gc = np.ascontiguousarray(growth[0], dtype=np.float64)
+    gd = np.ascontiguousarray(growth[1], dtype=np.float64)
+    return prices * gc, prices * gd, gc, gd
+
+
+def replay_fast(prices: np.ndarray, book: Book, events: Events, params: Params, *,
+                growth: tuple[np.ndarray, np.ndarray] | None = None,
+                coarse: int = COARSE_BLOCK, fine: int = FINE_BLOCK) -> ReplayResult:
     """Same contract as ``reference.replay_reference``, compiled and event-skipping.
 
     Parameters
     ----------
     prices : float64 (T × K), USD per token unit
     book : snapshot at start; not modified
-    events : mapped to steps, in application order
-    params : one rule set
+    events : mapped to steps, in application order (amounts in token units)
+    params : one rule set (see ``types.Params``)
+    growth : optional per-step balance multipliers (collateral, debt), each (T × K); see ``valuation``
     coarse, fine : block sizes (steps) of the two skipping levels; ``fine`` must divide ``coarse``
     """
     if coarse % fine:
         raise ValueError("fine block size must divide the coarse one")
-    prices = np.ascontiguousarray(prices, dtype=np.float64)
-    T, K = prices.shape
+    pc, pd, gc, gd = valuation(prices, growth)
+    T, K = pc.shape
     coll = np.array(book.collateral, dtype=np.float64, order="C", copy=True)
     debt = np.array(book.debt, dtype=np.float64, order="C", copy=True)
     A = coll.shape[0]
-    pmin_c, pmax_c = block_bounds(prices, coarse)
-    pmin_f, pmax_f = block_bounds(prices, fine)
-    ptr, ev_step, ev_asset, ev_action, ev_amount = events_by_account(events, A)
-    (realised, unrealised, calls, log_i, log_f, written, capped,
+    ltv3, lt3, lb3 = params.tables()
+    upd = params.updates(T)
+    lt_by_step = lt3[upd]  # (T, R, K): thresholds in force at each step
+    haircut = params.depth_usd is not None
+    depth = np.ascontiguousarray(params.depth_usd, dtype=np.float64) if haircut else np.ones((T, K))
+    ev_amount = events.amount / (gc[events.step, events.asset] if growth is not None else 1.0)
+    ptr, ev_step, ev_asset, ev_action, ev_amount = events_by_account(events, A, ev_amount)
+    bounds = []
+    for block in (coarse, fine):
+        bounds.append((block_reduce(pc, block, "min"), block_reduce(pc, block, "max"),
+                       block_reduce(pd, block, "max"), block_reduce(lt_by_step, block, "min"),
+                       block_reduce(depth, block, "min")))
+    (pcmin_c, pcmax_c, pdmax_c, ltmin_c, depmin_c), (pcmin_f, pcmax_f, pdmax_f, ltmin_f, depmin_f) = bounds
+    (realised, unrealised, calls, log_i, log_f, written, capped, blocked_b, blocked_w,
      li, lf, evaluated) = _replay_kernel(
-        prices, pmin_c, pmax_c, pmin_f, pmax_f, coarse, fine, coll, debt,
-        np.ascontiguousarray(params.liquidation_threshold, dtype=np.float64),
-        np.ascontiguousarray(params.liquidation_bonus, dtype=np.float64),
-        float(params.close_factor), float(params.gas_usd),
+        pc, pd, pcmin_c, pcmax_c, pdmax_c, pcmin_f, pcmax_f, pdmax_f, ltmin_c, ltmin_f,
+        depth, depmin_c, depmin_f, haircut, float(params.haircut_k), float(params.haircut_floor),
+        coarse, fine, coll, debt, ltv3, lt3, lb3, upd, params.rows(A), params.groups(K),
+        float(params.close_factor), float(params.gas_usd), bool(params.enforce_ltv),
         ptr, ev_step, ev_asset, ev_action, ev_amount)
     coll_tot = exact_totals(book.collateral, log_i, log_f, T, side=0)
     debt_tot = exact_totals(book.debt, log_i, log_f, T, side=1)
-    liq = Liquidations(li[:, 0], li[:, 1], li[:, 2], li[:, 3], lf[:, 0], lf[:, 1], lf[:, 2], lf[:, 3])
+    steps, dj, ci = li[:, 0], li[:, 2], li[:, 3]
+    liq = Liquidations(steps, li[:, 1], dj, ci, lf[:, 0] * gd[steps, dj], lf[:, 1] * gc[steps, ci],
+                       lf[:, 2], lf[:, 3])
     return ReplayResult(
         liquidations=liq,
         realised_bad_debt=realised,
         unrealised_bad_debt=unrealised,
         liquidation_calls=calls,
-        collateral_usd=np.einsum("tk,tk->t", coll_tot, prices),
-        debt_usd=np.einsum("tk,tk->t", debt_tot, prices),
+        collateral_usd=np.einsum("tk,tk->t", coll_tot, pc),
+        debt_usd=np.einsum("tk,tk->t", debt_tot, pd),
         written_off=written,
-        final_collateral=coll,
-        final_debt=debt,
+        final_collateral=coll * gc[-1],
+        final_debt=debt * gd[-1],
         capped_events_usd=float(capped),
+        blocked_borrow_usd=float(blocked_b),
+        blocked_withdraw_usd=float(blocked_w),
         stats={"evaluated_account_steps": int(evaluated), "account_steps": int(A) * int(T)},
     )

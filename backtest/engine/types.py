@@ -61,11 +61,23 @@ class Events:
 
 @dataclass(frozen=True)
 class Params:
-    """One rule set's numbers for the engine (``kind = "asset"``).
+    """One rule set's numbers for the engine.
 
-    ltv, liquidation_threshold, liquidation_bonus : float64 (assets,), fractions
+    The simple form (``kind = "asset"``) gives per-asset vectors. Every other kind compiles to the same
+    shape: parameter *tables* indexed ``[update, row, asset]`` where ``row`` is a parameter row chosen per
+    account (isolated markets, correlated groups) and ``update`` a time row chosen per step (dynamic LT).
+
+    ltv, liquidation_threshold, liquidation_bonus : float64, shape (K,) or (U, R, K), fractions
     close_factor : float, 0 < cf ≤ 1
     gas_usd : float, USD cost of one liquidation call
+    account_row : int64 (A,) or None — fixed parameter row per account; −1 = chosen by the account's
+        debts each step: the first group whose ``group_assets`` mask holds every debt asset (row g + 1),
+        else row 0. None: every account uses row 0.
+    group_assets : bool (G, K) or None — assets of each correlated group (rows 1..G)
+    update_index : int64 (T,) or None — parameter time row per grid step (None: row 0 throughout)
+    depth_usd : float64 (T, K) or None — liquidity depth per step; when given, LT and LTV of an account's
+        asset are scaled by ``max(haircut_floor, 1 − haircut_k · c·p / depth)``
+    enforce_ltv : refuse borrow/withdraw events that leave ``Σ c·p·LTV < Σ d·p``
     """
 
     ltv: np.ndarray
@@ -73,6 +85,37 @@ class Params:
     liquidation_bonus: np.ndarray
     close_factor: float = 0.5
     gas_usd: float = 0.0
+    account_row: np.ndarray | None = None
+    group_assets: np.ndarray | None = None
+    update_index: np.ndarray | None = None
+    depth_usd: np.ndarray | None = None
+    haircut_k: float = 1.0
+    haircut_floor: float = 0.5
+    enforce_ltv: bool = False
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ltv, lt, lb) as float64 tables of shape (U, R, K)."""
+        out = []
+        for x in (self.ltv, self.liquidation_threshold, self.liquidation_bonus):
+            x = np.asarray(x, dtype=np.float64)
+            out.append(np.ascontiguousarray(x.reshape(1, 1, -1) if x.ndim == 1 else x))
+        return out[0], out[1], out[2]
+
+    def rows(self, n_accounts: int) -> np.ndarray:
+        """Fixed parameter row per account (−1 = by debts), int64 (A,)."""
+        if self.account_row is None:
+            return np.zeros(n_accounts, dtype=np.int64)
+        return np.ascontiguousarray(self.account_row, dtype=np.int64)
+
+    def groups(self, n_assets: int) -> np.ndarray:
+        if self.group_assets is None:
+            return np.zeros((0, n_assets), dtype=np.bool_)
+        return np.ascontiguousarray(self.group_assets, dtype=np.bool_)
+
+    def updates(self, n_steps: int) -> np.ndarray:
+        if self.update_index is None:
+            return np.zeros(n_steps, dtype=np.int64)
+        return np.ascontiguousarray(self.update_index, dtype=np.int64)
 
 
 @dataclass
@@ -120,4 +163,6 @@ class ReplayResult:
     final_collateral: np.ndarray  # (A, K)
     final_debt: np.ndarray  # (A, K)
     capped_events_usd: float
+    blocked_borrow_usd: float = 0.0
+    blocked_withdraw_usd: float = 0.0
     stats: dict = field(default_factory=dict)
