@@ -24,16 +24,24 @@ from .timeutil import format_instant, parse_duration, parse_instant
 
 IMPLEMENTED_LIQUIDATION = ("aave",)
 PLANNED_LIQUIDATION = ("aave-v2", "aave-v3", "comet", "compound-v2", "morpho-blue", "maker-clipper", "liquity")
-IMPLEMENTED_KINDS = ("asset",)
-PLANNED_KINDS = ("isolated", "cross", "dynamic", "liquidity-haircut", "portfolio")
+IMPLEMENTED_KINDS = ("asset", "isolated", "cross", "dynamic", "liquidity-haircut")
+PLANNED_KINDS = ("portfolio",)
 IMPLEMENTED_SLIPPAGE = ("none",)
 PLANNED_SLIPPAGE = ("depth", "constant-product")
 
 TOP_KEYS = ("run", "market", "rules")
 RUN_KEYS = ("name", "start", "end", "step", "price_source")
 MARKET_DEFAULTS: dict[str, Any] = {"liquidation": "aave", "close_factor": 0.5, "gas_usd": 0.0, "slippage": "none"}
-RULE_KEYS = ("name", "base", "kind", "assets", "market")
+RULE_KEYS = ("name", "base", "kind", "assets", "market", "enforce_ltv", "markets", "groups", "dynamic", "haircut")
+KIND_KEYS = {"markets": "isolated", "groups": "cross", "dynamic": "dynamic", "haircut": "liquidity-haircut"}
 ASSET_KEYS = ("ltv", "liquidation_threshold", "liquidation_bonus")
+MARKET_KEYS = ("collateral", "debt") + ASSET_KEYS
+GROUP_KEYS = ("assets",) + ASSET_KEYS
+DYNAMIC_DEFAULTS: dict[str, Any] = {
+    "lambda": 0.94, "vol_interval": "1d", "min_history": 30, "confidence": 0.99, "horizon_days": 1.0,
+    "floor": 0.5, "cap": 0.95, "update_every": "1d", "max_step": 0.05,
+}
+HAIRCUT_DEFAULTS: dict[str, Any] = {"k": 1.0, "floor": 0.5}
 
 
 @dataclass(frozen=True)
@@ -56,16 +64,61 @@ class MarketConfig:
 
 
 @dataclass(frozen=True)
+class IsolatedMarket:
+    """One isolated market (``kind = "isolated"``): a (collateral, debt) pair with its own parameters."""
+
+    collateral: str
+    debt: str
+    params: AssetParams
+
+
+@dataclass(frozen=True)
+class Group:
+    """A correlated group (``kind = "cross"``): its assets use these values for accounts that qualify."""
+
+    assets: tuple[str, ...]
+    params: AssetParams
+
+
+@dataclass(frozen=True)
+class DynamicSettings:
+    """Volatility-driven thresholds (``kind = "dynamic"``); durations in seconds."""
+
+    lam: float
+    vol_interval_s: int
+    min_history: int
+    confidence: float
+    horizon_days: float
+    floor: float
+    cap: float
+    update_every_s: int
+    max_step: float
+
+
+@dataclass(frozen=True)
+class HaircutSettings:
+    """Liquidity haircut (``kind = "liquidity-haircut"``): ``LT·max(floor, 1 − k·size/depth)``."""
+
+    k: float
+    floor: float
+
+
+@dataclass(frozen=True)
 class RuleSet:
-    """One named rule set (``kind = "asset"``): per-asset parameters plus its market mechanics."""
+    """One named rule set: per-asset parameters, its market mechanics, and its kind's own settings."""
 
     name: str
     kind: str
     assets: Mapping[str, AssetParams]
     market: MarketConfig
+    enforce_ltv: bool = False
+    markets: Mapping[str, IsolatedMarket] | None = None
+    groups: Mapping[str, Group] | None = None
+    dynamic: DynamicSettings | None = None
+    haircut: HaircutSettings | None = None
 
     def params(self, assets: list[str]) -> Params:
-        """Engine parameters for ``assets`` (column order); every asset must have parameters."""
+        """Engine parameters for ``assets`` (column order), per-asset form; every asset must have them."""
         missing = [a for a in assets if a not in self.assets]
         if missing:
             raise ConfigError(
@@ -103,16 +156,27 @@ class RunConfig:
             run["price_source"] = self.price_source if isinstance(self.price_source, str) else dict(self.price_source)
         return {
             "run": run,
-            "rules": [
-                {"name": r.name, "kind": r.kind,
-                 "market": vars(r.market).copy(),
-                 "assets": {a: vars(p).copy() for a, p in sorted(r.assets.items())}}
-                for r in self.rules
-            ],
+            "rules": [_canonical_rule(r) for r in self.rules],
         }
 
     def canonical_json(self) -> str:
         return json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+
+
+def _canonical_rule(r: RuleSet) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": r.name, "kind": r.kind, "market": vars(r.market).copy(),
+                           "assets": {a: vars(p).copy() for a, p in sorted(r.assets.items())},
+                           "enforce_ltv": r.enforce_ltv}
+    if r.markets is not None:
+        out["markets"] = {m: {"collateral": x.collateral, "debt": x.debt, **vars(x.params)}
+                          for m, x in sorted(r.markets.items())}
+    if r.groups is not None:
+        out["groups"] = {g: {"assets": list(x.assets), **vars(x.params)} for g, x in r.groups.items()}
+    if r.dynamic is not None:
+        out["dynamic"] = vars(r.dynamic).copy()
+    if r.haircut is not None:
+        out["haircut"] = vars(r.haircut).copy()
+    return out
 
 
 def _quote_key(key: str) -> str:
@@ -209,6 +273,100 @@ def _asset_params(table: Any, where: str) -> AssetParams:
     return AssetParams(ltv, lt, lb)
 
 
+def _markets(table: Any, where: str) -> dict[str, IsolatedMarket]:
+    if not isinstance(table, Mapping) or not table:
+        raise ConfigError(f"{where}: kind = \"isolated\" needs at least one [{where}.<id>] table "
+                          f"with {', '.join(MARKET_KEYS)}")
+    out: dict[str, IsolatedMarket] = {}
+    pairs: dict[tuple[str, str], str] = {}
+    for mid, m in table.items():
+        w = f"{where}.{_quote_key(str(mid))}"
+        if not isinstance(m, Mapping):
+            raise ConfigError(f"{w}: expected a table with {', '.join(MARKET_KEYS)}")
+        _check_keys(m, MARKET_KEYS, w)
+        for key in ("collateral", "debt"):
+            if key not in m:
+                raise ConfigError(f"{w}.{key}: missing")
+        coll, debt = _string(m["collateral"], f"{w}.collateral"), _string(m["debt"], f"{w}.debt")
+        if coll == debt:
+            raise ConfigError(f"{w}.debt: a market's debt asset must differ from its collateral ({coll!r})")
+        if (coll, debt) in pairs:
+            raise ConfigError(f"{w}: pair ({coll}, {debt}) already defined by market {pairs[(coll, debt)]!r}")
+        pairs[(coll, debt)] = str(mid)
+        params = _asset_params({k: v for k, v in m.items() if k in ASSET_KEYS}, w)
+        out[str(mid)] = IsolatedMarket(coll, debt, params)
+    return out
+
+
+def _groups(table: Any, where: str, assets: Mapping[str, AssetParams]) -> dict[str, Group]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected tables [{where}.<name>]")
+    out: dict[str, Group] = {}
+    for name, g in table.items():
+        w = f"{where}.{_quote_key(str(name))}"
+        if not isinstance(g, Mapping):
+            raise ConfigError(f"{w}: expected a table with {', '.join(GROUP_KEYS)}")
+        _check_keys(g, GROUP_KEYS, w)
+        members = g.get("assets")
+        if not isinstance(members, list) or not members or not all(isinstance(x, str) and x for x in members):
+            raise ConfigError(f"{w}.assets: expected a non-empty list of asset symbols")
+        for sym in members:
+            if sym not in assets:
+                raise ConfigError(f"{w}.assets: {sym!r} has no [rules.assets] parameters in this rule set"
+                                  f"{_hint(sym, list(assets))}")
+        out[str(name)] = Group(tuple(members), _asset_params({k: v for k, v in g.items() if k in ASSET_KEYS}, w))
+    return out
+
+
+def _duration(value: Any, key: str) -> int:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string like \"1d\", got {value!r}")
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
+def _dynamic(table: Any, where: str) -> DynamicSettings:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table")
+    _check_keys(table, tuple(DYNAMIC_DEFAULTS), where)
+    t = {**DYNAMIC_DEFAULTS, **table}
+    lam = _number(t["lambda"], f"{where}.lambda")
+    if not 0 < lam < 1:
+        raise ConfigError(f"{where}.lambda: must satisfy 0 < lambda < 1, got {lam}")
+    mh = t["min_history"]
+    if isinstance(mh, bool) or not isinstance(mh, int) or mh < 2:
+        raise ConfigError(f"{where}.min_history: expected an integer ≥ 2, got {mh!r}")
+    conf = _number(t["confidence"], f"{where}.confidence")
+    if not 0.5 <= conf < 1:
+        raise ConfigError(f"{where}.confidence: must satisfy 0.5 ≤ confidence < 1, got {conf}")
+    horizon = _number(t["horizon_days"], f"{where}.horizon_days")
+    if horizon <= 0:
+        raise ConfigError(f"{where}.horizon_days: must be > 0, got {horizon}")
+    floor, cap = _number(t["floor"], f"{where}.floor"), _number(t["cap"], f"{where}.cap")
+    if not 0 <= floor <= cap < 1:
+        raise ConfigError(f"{where}.cap: must satisfy 0 ≤ floor ≤ cap < 1, got floor {floor}, cap {cap}")
+    step = _number(t["max_step"], f"{where}.max_step")
+    if step <= 0:
+        raise ConfigError(f"{where}.max_step: must be > 0, got {step}")
+    return DynamicSettings(lam, _duration(t["vol_interval"], f"{where}.vol_interval"), mh, conf, horizon,
+                           floor, cap, _duration(t["update_every"], f"{where}.update_every"), step)
+
+
+def _haircut(table: Any, where: str) -> HaircutSettings:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table")
+    _check_keys(table, tuple(HAIRCUT_DEFAULTS), where)
+    t = {**HAIRCUT_DEFAULTS, **table}
+    k, floor = _number(t["k"], f"{where}.k"), _number(t["floor"], f"{where}.floor")
+    if k < 0:
+        raise ConfigError(f"{where}.k: must be ≥ 0, got {k}")
+    if not 0 <= floor <= 1:
+        raise ConfigError(f"{where}.floor: must satisfy 0 ≤ floor ≤ 1, got {floor}")
+    return HaircutSettings(k, floor)
+
+
 def parse_config(data: Mapping[str, Any], path: str = "<config>") -> RunConfig:
     """Validate and resolve a parsed TOML document (see DESIGN §3)."""
     _check_keys(data, TOP_KEYS, "")
@@ -278,7 +436,22 @@ def parse_config(data: Mapping[str, Any], path: str = "<config>") -> RunConfig:
                   for sym, p in assets_table.items()}
         market = _market(_merge(market_table, table.get("market", {})), f"{where}.market") \
             if "market" in table else global_market
-        rules.append(RuleSet(rname, kind, assets, market))
+        for key, owner in KIND_KEYS.items():
+            if key in table and kind != owner:
+                raise ConfigError(f"{where}.{key}: only valid with kind = {owner!r} (this rule set is {kind!r})")
+        enforce = table.get("enforce_ltv", False)
+        if not isinstance(enforce, bool):
+            raise ConfigError(f"{where}.enforce_ltv: expected true or false, got {enforce!r}")
+        extra: dict[str, Any] = {}
+        if kind == "isolated":
+            extra["markets"] = _markets(table.get("markets"), f"{where}.markets")
+        elif kind == "cross":
+            extra["groups"] = _groups(table.get("groups", {}), f"{where}.groups", assets)
+        elif kind == "dynamic":
+            extra["dynamic"] = _dynamic(table.get("dynamic", {}), f"{where}.dynamic")
+        elif kind == "liquidity-haircut":
+            extra["haircut"] = _haircut(table.get("haircut", {}), f"{where}.haircut")
+        rules.append(RuleSet(rname, kind, assets, market, enforce, **extra))
     return RunConfig(name, start, end, step, price_source, tuple(rules), path)
 
 

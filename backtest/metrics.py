@@ -23,33 +23,68 @@ METRICS = (
     "borrowing_power_usd",
     "capital_efficiency",
     "capped_events_usd",
+    "blocked_borrow_usd",
+    "blocked_withdraw_usd",
 )
 COUNT_METRICS = frozenset({"liquidations", "insolvent_accounts"})
 
 
+def parameter_rows(params: Params, debt: np.ndarray) -> np.ndarray:
+    """Parameter row of every account given its debts (fixed rows, else the first group holding all debts)."""
+    rows = params.rows(debt.shape[0]).copy()
+    dynamic = rows < 0
+    if dynamic.any():
+        owes = debt[dynamic] > 0
+        chosen = np.zeros(int(dynamic.sum()), dtype=np.int64)
+        groups = params.groups(debt.shape[1])
+        for g in range(len(groups) - 1, -1, -1):  # walk backwards so the first qualifying group wins
+            ok = owes.any(axis=1) & ~(owes & ~groups[g]).any(axis=1)
+            chosen[ok] = g + 1
+        rows[dynamic] = chosen
+    return rows
+
+
 def borrowing_power(book: Book, first_prices: np.ndarray, params: Params) -> float:
-    """Σ over all accounts of ``c·p·LTV`` at the first grid step's prices, from the snapshot (USD)."""
-    return float(book.collateral.sum(axis=0) @ (first_prices * params.ltv))
+    """Σ over all accounts of ``c·p·LTV_eff`` at the first grid step's prices, from the snapshot (USD).
+
+    ``LTV_eff`` is the LTV that applies to the account there: its group's or market's, the first update of
+    a dynamic rule set, scaled by the liquidity haircut when depth is given.
+    """
+    ltv3 = params.tables()[0]
+    u0 = int(params.updates(1)[0])
+    ltv = ltv3[u0][parameter_rows(params, book.debt)]
+    value = book.collateral * first_prices
+    if params.depth_usd is not None:
+        depth = np.asarray(params.depth_usd, dtype=np.float64)[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ltv = ltv * np.maximum(params.haircut_floor, 1.0 - params.haircut_k * value / depth)
+    return float(np.sum(value * ltv))
 
 
 def compute_metrics(result: ReplayResult, book: Book, prices: np.ndarray, params: Params,
-                    baseline_borrowing_power: float | None = None) -> dict[str, float | int | None]:
-    """All per-scenario metrics of DESIGN §5 for one replay.
+                    baseline_borrowing_power: float | None = None,
+                    owner: np.ndarray | None = None) -> dict[str, float | int | None]:
+    """All per-scenario metrics of DESIGN §5 (plus the initial-margin ones) for one replay.
 
     Parameters
     ----------
     result : the replay's output
-    book : the snapshot the replay started from
+    book : the snapshot the replay started from (engine accounts)
     prices : float64 (T × K), the grid prices of the replay
     params : the rule set's engine parameters
     baseline_borrowing_power : the baseline rule set's ``borrowing_power_usd`` (None: this is the baseline)
+    owner : run account of each engine account when they differ (isolated positions); insolvency counts
+        run accounts
     """
     liq = result.liquidations.sorted()
     last = prices[-1]
-    collateral_mask = params.liquidation_threshold > 0
+    lt3 = params.tables()[1]
+    u_last = int(params.updates(prices.shape[0])[-1])
+    is_coll = lt3[u_last][parameter_rows(params, result.final_debt)] > 0
     owed = result.final_debt @ last
-    backed = result.final_collateral @ np.where(collateral_mask, last, 0.0)
+    backed = np.sum(result.final_collateral * last * is_coll, axis=1)
     insolvent = result.written_off | ((owed > 0) & (owed > backed))
+    n_insolvent = int(np.count_nonzero(insolvent)) if owner is None else int(len(np.unique(owner[insolvent])))
     realised = float(np.sum(result.realised_bad_debt))
     unrealised = float(result.unrealised_bad_debt[-1])
     bp = borrowing_power(book, prices[0], params)
@@ -61,10 +96,12 @@ def compute_metrics(result: ReplayResult, book: Book, prices: np.ndarray, params
         "liquidations": int(len(liq)),
         "liquidated_debt_usd": float(np.sum(liq.debt_repaid_usd)),
         "liquidation_penalty_usd": float(np.sum(liq.penalty_usd)),
-        "insolvent_accounts": int(np.count_nonzero(insolvent)),
+        "insolvent_accounts": n_insolvent,
         "borrowing_power_usd": bp,
         "capital_efficiency": (bp / base) if base > 0 else None,
         "capped_events_usd": float(result.capped_events_usd),
+        "blocked_borrow_usd": float(result.blocked_borrow_usd),
+        "blocked_withdraw_usd": float(result.blocked_withdraw_usd),
     }
 
 

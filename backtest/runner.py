@@ -24,6 +24,7 @@ from .engine.reference import replay_reference
 from .engine.types import Book, Events, Params, ReplayResult
 from .errors import ConfigError, MbtError
 from .metrics import METRICS, compute_metrics, json_value
+from .rules import DEPTH_FACTOR, Compiled, RunData, compile_rule
 from .store import Store
 from .timeutil import format_instant
 
@@ -44,12 +45,13 @@ class RunInputs:
     events: Events
     sources: dict[str, str]
     fingerprint: str
+    data: RunData | None = None
 
 
 @dataclass
 class RuleOutcome:
     rule: RuleSet
-    params: Params
+    compiled: Compiled
     result: ReplayResult
     metrics: dict
 
@@ -96,7 +98,8 @@ def load_inputs(store: Store, cfg: RunConfig) -> RunInputs:
     assets = sorted(a for a, _ in rows)
     grid_assets = sorted(a for a, in_pos in rows if in_pos)
     for rule in cfg.rules:
-        rule.params(assets)  # raises naming the first asset without parameters
+        if rule.kind != "isolated":
+            rule.params(assets)  # raises naming the first asset without parameters
     available = {a: list(s) for a, s in store.query("price_sources", assets=assets).fetchall()}
     sources = _choose_sources(cfg, available, assets)
     raw = store.query("run_prices", assets=assets, sources=[sources[a] for a in assets], end=end).fetchnumpy()
@@ -152,20 +155,54 @@ def load_inputs(store: Store, cfg: RunConfig) -> RunInputs:
     h.update(ev_ts.tobytes())
     for arr in (events.account, events.asset, events.action, events.amount):
         h.update(arr.tobytes())
-    return RunInputs(assets, accounts, grid, prices, Book(coll, debt), events, sources, h.hexdigest())
+    data = RunData(assets, accounts, grid, cfg.start_us, prices, Book(coll, debt), events, series)
+    kinds = {rule.kind for rule in cfg.rules}
+    if "isolated" in kinds:
+        data.position_rows = store.query("run_position_rows", assets=assets).fetchnumpy()
+        data.event_markets = np.asarray(ev["market"], dtype=object)
+        h.update("\x1f".join(map(str, data.position_rows["market"].tolist())).encode())
+        h.update("\x1f".join(map(str, data.event_markets.tolist())).encode())
+    if "cross" in kinds:
+        em = store.query("run_emode").fetchnumpy()
+        data.emode = np.full(len(accounts), None, dtype=object)
+        data.emode[np.asarray(em["ai"], dtype=np.int64)] = np.asarray(em["emode"], dtype=object)
+        h.update("\x1f".join(map(str, data.emode.tolist())).encode())
+    if "liquidity-haircut" in kinds:
+        data.depth_usd = _depth(store, assets, grid, end)
+        h.update(np.nan_to_num(data.depth_usd, nan=-1.0).tobytes())
+    return RunInputs(assets, accounts, grid, prices, Book(coll, debt), events, sources, h.hexdigest(), data)
 
 
-def _replay_job(engine: str, prices: np.ndarray, book: Book, events: Events, params: Params) -> ReplayResult:
-    return ENGINES[engine](prices, book, events, params)
+def _depth(store: Store, assets: list[str], grid: np.ndarray, end: str) -> np.ndarray:
+    """Depth per grid step and asset: each venue's last observation carried forward, summed over venues."""
+    raw = store.query("run_liquidity", assets=assets, end=end, factor=DEPTH_FACTOR).fetchnumpy()
+    out = np.full((len(grid), len(assets)), np.nan)
+    index = {a: k for k, a in enumerate(assets)}
+    keys = list(zip(raw["asset"].tolist(), raw["venue"].tolist()))
+    ts = np.asarray(raw["ts_us"], dtype=np.int64)
+    depth = np.asarray(raw["depth_usd"], dtype=np.float64)
+    start = 0
+    for n in range(1, len(keys) + 1):
+        if n == len(keys) or keys[n] != keys[start]:
+            idx = np.searchsorted(ts[start:n], grid, side="right") - 1
+            col = np.where(idx >= 0, depth[start:n][np.maximum(idx, 0)], np.nan)
+            k = index[keys[start][0]]
+            out[:, k] = np.where(np.isnan(out[:, k]), col, out[:, k] + np.nan_to_num(col))
+            start = n
+    return out
+
+
+def _replay_job(engine: str, prices: np.ndarray, compiled: Compiled) -> ReplayResult:
+    return ENGINES[engine](prices, compiled.book, compiled.events, compiled.params)
 
 
 def execute(cfg: RunConfig, inputs: RunInputs, *, engine: str = "fast", executor: str = "local",
             progress=None) -> list[RuleOutcome]:
     """Replay every rule set of ``cfg`` on ``inputs`` and compute its metrics (baseline first)."""
-    params = [rule.params(inputs.assets) for rule in cfg.rules]
-    if executor == "processes" and len(params) > 1:
+    compiled = [compile_rule(rule, inputs.data) for rule in cfg.rules]
+    if executor == "processes" and len(compiled) > 1:
         with ProcessPoolExecutor() as pool:
-            futures = [pool.submit(_replay_job, engine, inputs.prices, inputs.book, inputs.events, p) for p in params]
+            futures = [pool.submit(_replay_job, engine, inputs.prices, c) for c in compiled]
             results = []
             for rule, fut in zip(cfg.rules, futures):
                 results.append(fut.result())
@@ -173,17 +210,17 @@ def execute(cfg: RunConfig, inputs: RunInputs, *, engine: str = "fast", executor
                     progress(rule.name)
     else:
         results = []
-        for rule, p in zip(cfg.rules, params):
-            results.append(ENGINES[engine](inputs.prices, inputs.book, inputs.events, p))
+        for rule, c in zip(cfg.rules, compiled):
+            results.append(_replay_job(engine, inputs.prices, c))
             if progress:
                 progress(rule.name)
     outcomes: list[RuleOutcome] = []
     baseline_bp: float | None = None
-    for rule, p, res in zip(cfg.rules, params, results):
-        m = compute_metrics(res, inputs.book, inputs.prices, p, baseline_bp)
+    for rule, c, res in zip(cfg.rules, compiled, results):
+        m = compute_metrics(res, c.book, inputs.prices, c.params, baseline_bp, c.owner)
         if baseline_bp is None:
             baseline_bp = float(m["borrowing_power_usd"])
-        outcomes.append(RuleOutcome(rule, p, res, m))
+        outcomes.append(RuleOutcome(rule, c, res, m))
     return outcomes
 
 
@@ -199,9 +236,10 @@ def _result_tables(run_id: str, inputs: RunInputs, outcomes: list[RuleOutcome]) 
             "value": pd.array([o.metrics[m] for m in METRICS], dtype="Float64"),
         }))
         liq = o.result.liquidations.sorted()
+        owners = liq.account if o.compiled.owner is None else o.compiled.owner[liq.account]
         liqs.append(pd.DataFrame({
             "run_id": run_id, "rule": name, "scenario": SCENARIO,
-            "ts": grid_ts[liq.step], "account": inputs.accounts[liq.account],
+            "ts": grid_ts[liq.step], "account": inputs.accounts[owners],
             "debt_asset": assets[liq.debt_asset], "collateral_asset": assets[liq.collateral_asset],
             "debt_repaid": liq.debt_repaid, "collateral_seized": liq.collateral_seized,
             "debt_repaid_usd": liq.debt_repaid_usd, "penalty_usd": liq.penalty_usd,

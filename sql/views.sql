@@ -11,6 +11,8 @@ SELECT run_id, rule, kind, scenario,
        max(value) FILTER (WHERE metric = 'insolvent_accounts')      AS insolvent_accounts,
        max(value) FILTER (WHERE metric = 'borrowing_power_usd')     AS borrowing_power_usd,
        max(value) FILTER (WHERE metric = 'capital_efficiency')      AS capital_efficiency,
-       max(value) FILTER (WHERE metric = 'capped_events_usd')       AS capped_events_usd
+       max(value) FILTER (WHERE metric = 'capped_events_usd')       AS capped_events_usd,
+       max(value) FILTER (WHERE metric = 'blocked_borrow_usd')      AS blocked_borrow_usd,
+       max(value) FILTER (WHERE metric = 'blocked_withdraw_usd')    AS blocked_withdraw_usd
 FROM run_metrics
 GROUP BY ALL;

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from backtest.cli.main import cli
 from backtest.cli import commands  # noqa: F401  (registers the verbs)
+from backtest.metrics import METRICS
 
 PRICES = """timestamp,asset,price_usd
 2021-05-19T00:00:00Z,WETH,2000
@@ -94,7 +95,7 @@ def test_ingest_run_json_and_tables(work):
     assert tight["capital_efficiency"] == pytest.approx(0.75)
     assert tight["bad_debt_usd"] == 0.0 and tight["liquidations"] == 6
     c = counts(work / "t.duckdb")
-    assert c["runs"] == 1 and c["run_metrics"] == 2 * 10 and c["liquidations"] == 10 and c["timeseries"] == 2 * 3
+    assert c["runs"] == 1 and c["run_metrics"] == 2 * len(METRICS) and c["liquidations"] == 10 and c["timeseries"] == 2 * 3
     with duckdb.connect(str(work / "t.duckdb"), read_only=True) as con:
         assert con.execute("SELECT DISTINCT account FROM liquidations").fetchall() == \
             [("0xabc0000000000000000000000000000000000001",)]
