@@ -22,8 +22,10 @@ from .engine.types import Params
 from .errors import ConfigError
 from .timeutil import format_instant, parse_duration, parse_instant
 
-IMPLEMENTED_LIQUIDATION = ("aave",)
-PLANNED_LIQUIDATION = ("aave-v2", "aave-v3", "comet", "compound-v2", "morpho-blue", "maker-clipper", "liquity")
+IMPLEMENTED_LIQUIDATION = ("aave", "aave-v2", "aave-v3")
+PLANNED_LIQUIDATION = ("comet", "compound-v2", "morpho-blue", "maker-clipper", "liquity")
+AAVE_V3_VERSIONS = {"v3.0": 2, "v3.1": 2, "v3.2": 2, "v3.3": 3, "v3.4": 4, "v3.5": 4, "v3.6": 4, "v3.7": 4, "v3": 4}
+DUST_MODES = ("revert", "reduce")
 IMPLEMENTED_KINDS = ("asset", "isolated", "cross", "dynamic", "liquidity-haircut")
 PLANNED_KINDS = ("portfolio",)
 IMPLEMENTED_SLIPPAGE = ("none",)
@@ -31,7 +33,8 @@ PLANNED_SLIPPAGE = ("depth", "constant-product")
 
 TOP_KEYS = ("run", "market", "rules")
 RUN_KEYS = ("name", "start", "end", "step", "price_source")
-MARKET_DEFAULTS: dict[str, Any] = {"liquidation": "aave", "close_factor": 0.5, "gas_usd": 0.0, "slippage": "none"}
+MARKET_DEFAULTS: dict[str, Any] = {"liquidation": "aave", "close_factor": 0.5, "gas_usd": 0.0, "slippage": "none",
+                                   "version": "v3", "protocol_fee": 0.0, "dust": "revert"}
 RULE_KEYS = ("name", "base", "kind", "assets", "market", "enforce_ltv", "markets", "groups", "dynamic", "haircut")
 KIND_KEYS = {"markets": "isolated", "groups": "cross", "dynamic": "dynamic", "haircut": "liquidity-haircut"}
 ASSET_KEYS = ("ltv", "liquidation_threshold", "liquidation_bonus")
@@ -61,6 +64,18 @@ class MarketConfig:
     close_factor: float
     gas_usd: float
     slippage: str
+    version: str = "v3"
+    protocol_fee: float = 0.0
+    dust: str = "revert"
+
+    @property
+    def model(self) -> int:
+        """Engine liquidation model code (see ``engine.types.Params.model``)."""
+        if self.liquidation == "aave-v2":
+            return 1
+        if self.liquidation == "aave-v3":
+            return AAVE_V3_VERSIONS[self.version]
+        return 0
 
 
 @dataclass(frozen=True)
@@ -251,7 +266,22 @@ def _market(table: Any, where: str) -> MarketConfig:
     if gas < 0:
         raise ConfigError(f"{where}.gas_usd: must be ≥ 0, got {gas}")
     slippage = _choice(m["slippage"], f"{where}.slippage", IMPLEMENTED_SLIPPAGE, PLANNED_SLIPPAGE)
-    return MarketConfig(liquidation, cf, gas, slippage)
+    if liquidation != "aave" and "close_factor" in table:
+        raise ConfigError(f"{where}.close_factor: fixed by the protocol for liquidation = {liquidation!r} "
+                          f"(only used with liquidation = 'aave')")
+    for key in ("version", "protocol_fee", "dust"):
+        if key in table and liquidation != "aave-v3":
+            raise ConfigError(f"{where}.{key}: only valid with liquidation = 'aave-v3'")
+    version = _string(m["version"], f"{where}.version")
+    if version not in AAVE_V3_VERSIONS:
+        raise ConfigError(f"{where}.version: invalid value {version!r}{_hint(version, tuple(AAVE_V3_VERSIONS))}")
+    fee = _number(m["protocol_fee"], f"{where}.protocol_fee")
+    if not 0 <= fee <= 1:
+        raise ConfigError(f"{where}.protocol_fee: must satisfy 0 ≤ protocol_fee ≤ 1 (a share of the bonus), got {fee}")
+    dust = _choice(m["dust"], f"{where}.dust", DUST_MODES, ())
+    if "dust" in table and AAVE_V3_VERSIONS[version] < 3:
+        raise ConfigError(f"{where}.dust: the dust rule starts with v3.3 (version is {version!r})")
+    return MarketConfig(liquidation, cf, gas, slippage, version, fee, dust)
 
 
 def _asset_params(table: Any, where: str) -> AssetParams:

@@ -57,7 +57,9 @@ def _asset_vectors(rule: RuleSet, assets: list[str]) -> tuple[np.ndarray, np.nda
 
 def compile_rule(rule: RuleSet, data: RunData) -> Compiled:
     """Engine inputs for ``rule`` on ``data`` (raises ``MbtError`` naming what is missing)."""
-    base = dict(close_factor=rule.market.close_factor, gas_usd=rule.market.gas_usd, enforce_ltv=rule.enforce_ltv)
+    m = rule.market
+    base = dict(close_factor=m.close_factor, gas_usd=m.gas_usd, enforce_ltv=rule.enforce_ltv, model=m.model,
+                protocol_fee=np.full(len(data.assets), m.protocol_fee), dust=1 if m.dust == "reduce" else 0)
     if rule.kind == "isolated":
         return _isolated(rule, data, base)
     ltv, lt, lb = _asset_vectors(rule, data.assets)

@@ -243,6 +243,7 @@ def _result_tables(run_id: str, inputs: RunInputs, outcomes: list[RuleOutcome]) 
             "debt_asset": assets[liq.debt_asset], "collateral_asset": assets[liq.collateral_asset],
             "debt_repaid": liq.debt_repaid, "collateral_seized": liq.collateral_seized,
             "debt_repaid_usd": liq.debt_repaid_usd, "penalty_usd": liq.penalty_usd,
+            "protocol_fee": liq.protocol_fee,
             "call": np.arange(len(liq), dtype=np.int64),
         }))
         r = o.result

@@ -105,3 +105,6 @@ CREATE TABLE IF NOT EXISTS timeseries (
     bad_debt_usd   DOUBLE NOT NULL,
     liquidations   BIGINT NOT NULL
 );
+
+-- Added with the Aave liquidation models: collateral units of each call that went to the protocol.
+ALTER TABLE liquidations ADD COLUMN IF NOT EXISTS protocol_fee DOUBLE;

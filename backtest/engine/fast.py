@@ -131,11 +131,60 @@ def _ltv_short(c, d, pc, pd, ltv, depth, haircut, hk, hfloor):
     return cap < owed
 
 
+AAVE_HF_FULL_CLOSE = 0.95  # v3: below (≤) this HF one call may repay the whole debt
+AAVE_MIN_POSITION_USD = 2000.0  # v3.3+: the close-factor cap only applies when both legs are at least this
+AAVE_MIN_LEFTOVER_USD = 1000.0  # v3.3+: a partial call may not leave less than this of debt or collateral
+
+
+@njit(cache=True, inline="always")
+def _aave_seize(repay, p_j, c_i, p_i, bonus):
+    seized = repay * p_j * (1.0 + bonus) / p_i
+    if seized > c_i:
+        return c_i * p_i / (p_j * (1.0 + bonus)), c_i, True
+    return repay, seized, False
+
+
+@njit(cache=True)
+def _aave_call(model, d_j, p_j, c_i, p_i, bonus, fee, hf, debt_usd, dust):
+    """One Aave liquidation call in float (models 1–4; ``backtest.protocols.aave_float`` is the spec).
+
+    Returns (repaid, seized incl. protocol fee, protocol fee, whole collateral taken, call made).
+    """
+    if model == 1:
+        cap = 0.5 * d_j
+    elif model == 2:
+        cap = d_j if hf <= AAVE_HF_FULL_CLOSE else 0.5 * d_j
+    else:
+        cap = d_j
+        reserve_usd = d_j * p_j
+        if c_i * p_i >= AAVE_MIN_POSITION_USD and reserve_usd >= AAVE_MIN_POSITION_USD and hf > AAVE_HF_FULL_CLOSE:
+            half = 0.5 * debt_usd
+            if reserve_usd > half:
+                cap = half / p_j
+    repaid, seized, whole = _aave_seize(cap, p_j, c_i, p_i, bonus)
+    share = bonus / (1.0 + bonus) * fee
+    fee_amt = seized * share
+    if model >= 3 and repaid < d_j and seized < c_i:
+        left = c_i - seized if model == 4 else c_i - (seized - fee_amt)
+        if (d_j - repaid) * p_j < AAVE_MIN_LEFTOVER_USD or left * p_i < AAVE_MIN_LEFTOVER_USD:
+            if dust == 0:
+                return 0.0, 0.0, 0.0, False, False
+            by_debt = d_j - AAVE_MIN_LEFTOVER_USD / p_j
+            keep = (1.0 if model == 4 else 1.0 - share) * p_j * (1.0 + bonus) / p_i
+            by_coll = (c_i - AAVE_MIN_LEFTOVER_USD / p_i) / keep
+            repay = min(repaid, by_debt, by_coll)
+            if repay <= 0.0:
+                return 0.0, 0.0, 0.0, False, False
+            repaid, seized, whole = _aave_seize(repay, p_j, c_i, p_i, bonus)
+            fee_amt = seized * share
+    return repaid, seized, fee_amt, whole, True
+
+
 @njit(cache=True)
 def _replay_kernel(pc, pd, pcmin_c, pcmax_c, pdmax_c, pcmin_f, pcmax_f, pdmax_f, ltmin_c, ltmin_f,
                    depth, depthmin_c, depthmin_f, haircut, hk, hfloor,
                    coarse, fine, coll, debt, ltv3, lt3, lb3, upd, rows, gmask, cf, gas, enforce,
-                   ev_ptr, ev_step, ev_asset, ev_action, ev_amount):
+                   model, fees, dust, ev_ptr, ev_step, ev_asset, ev_action, ev_amount):
     T, K = pc.shape
     A = coll.shape[0]
     realised = np.zeros(T)
@@ -146,7 +195,7 @@ def _replay_kernel(pc, pd, pcmin_c, pcmax_c, pdmax_c, pcmin_f, pcmax_f, pdmax_f,
     blocked_borrow = 0.0
     blocked_withdraw = 0.0
     buf_i = np.empty((1024, 4), dtype=np.int64)  # liquidation calls: step, account, debt asset, coll asset
-    buf_f = np.empty((1024, 4), dtype=np.float64)  # repaid, seized, repaid USD, penalty USD
+    buf_f = np.empty((1024, 5), dtype=np.float64)  # repaid, seized, repaid USD, penalty USD, protocol fee
     n_liq = 0
     log_i = np.empty((1024, 3), dtype=np.int64)  # net balance changes per account-step: step, asset, side
     log_f = np.empty((1024, 2), dtype=np.float64)  # balance before the step, after it
@@ -255,16 +304,23 @@ def _replay_kernel(pc, pd, pcmin_c, pcmax_c, pdmax_c, pcmin_f, pcmax_f, pdmax_f,
                             best = c[k] * p_c[k]
                     if i < 0:
                         break
-                    r_cf = cf * d[j]
-                    r_col = (c[i] * p_c[i]) / (p_d[j] * (1.0 + lb[i]))
-                    whole = r_col <= r_cf
-                    if whole:
-                        repaid = r_col
-                        seized = c[i]
+                    if model == 0:
+                        r_cf = cf * d[j]
+                        r_col = (c[i] * p_c[i]) / (p_d[j] * (1.0 + lb[i]))
+                        whole = r_col <= r_cf
+                        if whole:
+                            repaid = r_col
+                            seized = c[i]
+                        else:
+                            repaid = r_cf
+                            seized = min(repaid * p_d[j] * (1.0 + lb[i]) / p_c[i], c[i])
+                        fee_amt = 0.0
                     else:
-                        repaid = r_cf
-                        seized = min(repaid * p_d[j] * (1.0 + lb[i]) / p_c[i], c[i])
-                    if repaid * p_d[j] * lb[i] - gas <= 0:
+                        repaid, seized, fee_amt, whole, ok = _aave_call(
+                            model, d[j], p_d[j], c[i], p_c[i], lb[i], fees[i], num / den, den, dust)
+                        if not ok:
+                            break
+                    if repaid * p_d[j] * lb[i] - fee_amt * p_c[i] - gas <= 0:
                         break
                     d[j] -= repaid
                     if whole:
@@ -281,6 +337,7 @@ def _replay_kernel(pc, pd, pcmin_c, pcmax_c, pdmax_c, pcmin_f, pcmax_f, pdmax_f,
                     buf_f[n_liq, 1] = seized
                     buf_f[n_liq, 2] = repaid * p_d[j]
                     buf_f[n_liq, 3] = repaid * p_d[j] * lb[i]
+                    buf_f[n_liq, 4] = fee_amt
                     n_liq += 1
                     calls[t] += 1
                 # step 3: write-off when no collateral with LT > 0 is left
@@ -436,18 +493,19 @@ def replay_fast(prices: np.ndarray, book: Book, events: Events, params: Params, 
                        block_reduce(pd, block, "max"), block_reduce(lt_by_step, block, "min"),
                        block_reduce(depth, block, "min")))
     (pcmin_c, pcmax_c, pdmax_c, ltmin_c, depmin_c), (pcmin_f, pcmax_f, pdmax_f, ltmin_f, depmin_f) = bounds
+    K = pc.shape[1]
     (realised, unrealised, calls, log_i, log_f, written, capped, blocked_b, blocked_w,
      li, lf, evaluated) = _replay_kernel(
         pc, pd, pcmin_c, pcmax_c, pdmax_c, pcmin_f, pcmax_f, pdmax_f, ltmin_c, ltmin_f,
         depth, depmin_c, depmin_f, haircut, float(params.haircut_k), float(params.haircut_floor),
         coarse, fine, coll, debt, ltv3, lt3, lb3, upd, params.rows(A), params.groups(K),
         float(params.close_factor), float(params.gas_usd), bool(params.enforce_ltv),
-        ptr, ev_step, ev_asset, ev_action, ev_amount)
+        int(params.model), params.fees(K), int(params.dust), ptr, ev_step, ev_asset, ev_action, ev_amount)
     coll_tot = exact_totals(book.collateral, log_i, log_f, T, side=0)
     debt_tot = exact_totals(book.debt, log_i, log_f, T, side=1)
     steps, dj, ci = li[:, 0], li[:, 2], li[:, 3]
     liq = Liquidations(steps, li[:, 1], dj, ci, lf[:, 0] * gd[steps, dj], lf[:, 1] * gc[steps, ci],
-                       lf[:, 2], lf[:, 3])
+                       lf[:, 2], lf[:, 3], lf[:, 4] * gc[steps, ci])
     return ReplayResult(
         liquidations=liq,
         realised_bad_debt=realised,

@@ -19,6 +19,45 @@ from .types import BORROW, SUPPLY, WITHDRAW, Book, Events, Liquidations, Params,
 MAX_CALLS_PER_STEP = 100
 
 
+def aave_call(model: int, d_j: float, p_j: float, c_i: float, p_i: float, bonus: float, fee: float, hf: float,
+              debt_usd: float, dust: int) -> tuple[float, float, float, bool] | None:
+    """One Aave liquidation call (models 1–4) → (repaid, seized, protocol fee, whole), or None (reverts).
+
+    Follows ``backtest.protocols.aave_float.liquidation_call_float`` (the specification, tested against
+    the exact integer layer), written out with the same float operations as the fast engine.
+    """
+    if model == 1:
+        cap = 0.5 * d_j
+    elif model == 2:
+        cap = d_j if hf <= 0.95 else 0.5 * d_j
+    else:
+        cap = d_j
+        if c_i * p_i >= 2000.0 and d_j * p_j >= 2000.0 and hf > 0.95 and d_j * p_j > 0.5 * debt_usd:
+            cap = 0.5 * debt_usd / p_j
+
+    def seize(repay: float) -> tuple[float, float, bool]:
+        seized = repay * p_j * (1.0 + bonus) / p_i
+        if seized > c_i:
+            return c_i * p_i / (p_j * (1.0 + bonus)), c_i, True
+        return repay, seized, False
+
+    repaid, seized, whole = seize(cap)
+    share = bonus / (1.0 + bonus) * fee
+    fee_amt = seized * share
+    if model >= 3 and repaid < d_j and seized < c_i:
+        left = c_i - seized if model == 4 else c_i - (seized - fee_amt)
+        if (d_j - repaid) * p_j < 1000.0 or left * p_i < 1000.0:
+            if dust == 0:
+                return None
+            keep = (1.0 if model == 4 else 1.0 - share) * p_j * (1.0 + bonus) / p_i
+            repay = min(repaid, d_j - 1000.0 / p_j, (c_i - 1000.0 / p_i) / keep)
+            if repay <= 0.0:
+                return None
+            repaid, seized, whole = seize(repay)
+            fee_amt = seized * share
+    return repaid, seized, fee_amt, whole
+
+
 def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Params, *,
                      growth: tuple[np.ndarray, np.ndarray] | None = None) -> ReplayResult:
     """Replay ``book`` over ``prices`` (steps × assets) under ``params`` with DESIGN §4 semantics.
@@ -52,6 +91,7 @@ def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Par
     hk, hfloor = float(params.haircut_k), float(params.haircut_floor)
     cf = float(params.close_factor)
     gas = float(params.gas_usd)
+    fees = [float(x) for x in params.fees(K)]
 
     def row_of(a: int) -> int:
         if fixed_rows[a] >= 0:
@@ -153,19 +193,28 @@ def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Par
                         i, best = k, ca[k] * pc[k]
                 if i < 0:
                     break
-                r_cf = cf * da[j]
-                r_col = (ca[i] * pc[i]) / (pd[j] * (1.0 + lb[i]))
-                if r_col <= r_cf:
-                    repaid, seized = r_col, ca[i]
+                if params.model == 0:
+                    r_cf = cf * da[j]
+                    r_col = (ca[i] * pc[i]) / (pd[j] * (1.0 + lb[i]))
+                    whole = r_col <= r_cf
+                    if whole:
+                        repaid, seized = r_col, ca[i]
+                    else:
+                        repaid = r_cf
+                        seized = min(repaid * pd[j] * (1.0 + lb[i]) / pc[i], ca[i])
+                    fee = 0.0
                 else:
-                    repaid = r_cf
-                    seized = min(repaid * pd[j] * (1.0 + lb[i]) / pc[i], ca[i])
-                if repaid * pd[j] * lb[i] - gas <= 0:
+                    call = aave_call(params.model, da[j], pd[j], ca[i], pc[i], lb[i], fees[i], num / den, den,
+                                     params.dust)
+                    if call is None:
+                        break
+                    repaid, seized, fee, whole = call
+                if repaid * pd[j] * lb[i] - fee * pc[i] - gas <= 0:
                     break
                 da[j] -= repaid
-                ca[i] = 0.0 if r_col <= r_cf else ca[i] - seized
+                ca[i] = 0.0 if whole else ca[i] - seized
                 rows.append((t, a, j, i, repaid * float(gd[t, j]), seized * float(gc[t, i]),
-                             repaid * pd[j], repaid * pd[j] * lb[i]))
+                             repaid * pd[j], repaid * pd[j] * lb[i], fee * float(gc[t, i])))
                 calls_per_step[t] += 1
             # step 3: write-off when no collateral with LT > 0 is left
             lt = [float(x) for x in lt3[u, row_of(a)]]
@@ -189,11 +238,11 @@ def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Par
         coll_usd[t] = sum(c[a][k] * pc[k] for a in range(A) for k in range(K))
         debt_usd[t] = sum(d[a][k] * pd[k] for a in range(A) for k in range(K))
 
-    cols = list(zip(*rows)) if rows else [[]] * 8
+    cols = list(zip(*rows)) if rows else [[]] * 9
     liq = Liquidations(
         np.asarray(cols[0], dtype=np.int64), np.asarray(cols[1], dtype=np.int64),
         np.asarray(cols[2], dtype=np.int64), np.asarray(cols[3], dtype=np.int64),
-        *(np.asarray(cols[n], dtype=np.float64) for n in range(4, 8)),
+        *(np.asarray(cols[n], dtype=np.float64) for n in range(4, 9)),
     )
     return ReplayResult(
         liquidations=liq,

@@ -78,6 +78,14 @@ class Params:
     depth_usd : float64 (T, K) or None — liquidity depth per step; when given, LT and LTV of an account's
         asset are scaled by ``max(haircut_floor, 1 − haircut_k · c·p / depth)``
     enforce_ltv : refuse borrow/withdraw events that leave ``Σ c·p·LTV < Σ d·p``
+    model : liquidation model: 0 = DESIGN §4 (``close_factor``); 1 = Aave v2 (50 %); 2 = Aave v3.0–3.2 (100 %
+        at HF ≤ 0.95); 3 = Aave v3.3 and 4 = Aave v3.4+ (whole-position rule with the $2,000 / $1,000
+        thresholds; 3.3 values the collateral left before the fee). See docs/aave.md.
+    protocol_fee : float64 (K,) or None — share of the bonus part of seized collateral that goes to the
+        protocol (Aave's liquidationProtocolFee ÷ 1e4); reduces the liquidator's profit, not the borrower's
+        penalty
+    dust : for models 3–4, what a call that would leave < $1,000 of debt or collateral does: 0 = nothing
+        (the call reverts), 1 = shrinks to leave exactly $1,000
     """
 
     ltv: np.ndarray
@@ -92,6 +100,14 @@ class Params:
     haircut_k: float = 1.0
     haircut_floor: float = 0.5
     enforce_ltv: bool = False
+    model: int = 0
+    protocol_fee: np.ndarray | None = None
+    dust: int = 0
+
+    def fees(self, n_assets: int) -> np.ndarray:
+        if self.protocol_fee is None:
+            return np.zeros(n_assets)
+        return np.ascontiguousarray(self.protocol_fee, dtype=np.float64)
 
     def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ltv, lt, lb) as float64 tables of shape (U, R, K)."""
@@ -130,6 +146,7 @@ class Liquidations:
     collateral_seized: np.ndarray
     debt_repaid_usd: np.ndarray
     penalty_usd: np.ndarray
+    protocol_fee: np.ndarray  # collateral units to the protocol (part of collateral_seized)
 
     def __len__(self) -> int:
         return int(self.step.shape[0])
@@ -142,7 +159,7 @@ class Liquidations:
 
 LIQUIDATION_FIELDS = (
     "step", "account", "debt_asset", "collateral_asset",
-    "debt_repaid", "collateral_seized", "debt_repaid_usd", "penalty_usd",
+    "debt_repaid", "collateral_seized", "debt_repaid_usd", "penalty_usd", "protocol_fee",
 )
 
 

@@ -132,3 +132,22 @@ def test_load_config_file_errors(tmp_path):
     good = tmp_path / "good.toml"
     good.write_text(BASE)
     assert load_config(good).rules[1].name == "tighter-weth"
+
+
+@pytest.mark.parametrize("snippet, expected", [
+    ('[market]\nliquidation = "aave-v2"\nclose_factor = 1.0\n', "market.close_factor: fixed by the protocol"),
+    ('[market]\nliquidation = "aave-v2"\nprotocol_fee = 0.1\n', "market.protocol_fee: only valid with liquidation = 'aave-v3'"),
+    ('[market]\nliquidation = "aave-v3"\nversion = "v3.9"\n', "market.version: invalid value 'v3.9'"),
+    ('[market]\nliquidation = "aave-v3"\nversion = "v3.2"\ndust = "reduce"\n', "market.dust: the dust rule starts with v3.3"),
+    ('[market]\nliquidation = "aave-v3"\nprotocol_fee = 1.5\n', "market.protocol_fee: must satisfy"),
+])
+def test_aave_market_keys(snippet, expected):
+    assert expected in error(BASE + snippet)
+
+
+def test_aave_models_map_to_engine_codes():
+    assert cfg(BASE + '[market]\nliquidation = "aave-v2"\n').rules[0].market.model == 1
+    assert cfg(BASE + '[market]\nliquidation = "aave-v3"\nversion = "v3.1"\n').rules[0].market.model == 2
+    assert cfg(BASE + '[market]\nliquidation = "aave-v3"\nversion = "v3.3"\n').rules[0].market.model == 3
+    assert cfg(BASE + '[market]\nliquidation = "aave-v3"\n').rules[0].market.model == 4
+    assert cfg(BASE).rules[0].market.model == 0
