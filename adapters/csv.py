@@ -32,7 +32,7 @@ from adapters._csvparse import (
 )
 from backtest.errors import InputError
 
-KINDS = ("prices", "positions", "events", "liquidity")
+KINDS = ("prices", "positions", "events", "liquidity", "indices")
 ACTIONS = ("supply", "withdraw", "borrow", "repay")
 
 
@@ -97,6 +97,12 @@ _SCHEMAS: dict[str, tuple[_Field, ...]] = {
         _Field("tx_hash", partial(parse_text, required=False), _strs("")),
         _Field("market", partial(parse_text, required=False), _strs("")),
     ),
+    "indices": (
+        _Field("timestamp", parse_timestamp),
+        _Field("asset", _TEXT),
+        _Field("liquidity_index", _PRICE),
+        _Field("variable_borrow_index", _PRICE),
+    ),
 }
 
 _KEYS = {
@@ -104,6 +110,7 @@ _KEYS = {
     "positions": ("account", "asset", "market"),
     "events": None,  # the whole row
     "liquidity": ("asset", "timestamp", "venue"),
+    "indices": ("asset", "timestamp"),
 }
 
 
@@ -186,7 +193,7 @@ def read_table(kind: str, path: str | os.PathLike, *, display_name: str | None =
 
     Parameters
     ----------
-    kind : {"prices", "positions", "events", "liquidity"}
+    kind : {"prices", "positions", "events", "liquidity", "indices"}
         Which table the file holds; decides required/optional columns and the duplicate key.
     path : str or os.PathLike
         A UTF-8 CSV file (BOM allowed, LF or CRLF), plain or gzip-compressed (detected by content).

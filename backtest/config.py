@@ -34,7 +34,8 @@ PLANNED_SLIPPAGE = ("depth", "constant-product")
 TOP_KEYS = ("run", "market", "rules")
 RUN_KEYS = ("name", "start", "end", "step", "price_source")
 MARKET_DEFAULTS: dict[str, Any] = {"liquidation": "aave", "close_factor": 0.5, "gas_usd": 0.0, "slippage": "none",
-                                   "version": "v3", "protocol_fee": 0.0, "dust": "revert"}
+                                   "version": "v3", "protocol_fee": 0.0, "dust": "revert", "interest": {}}
+RATE_KEYS = ("base", "slope1", "slope2", "optimal_utilisation", "reserve_factor", "utilisation")
 RULE_KEYS = ("name", "base", "kind", "assets", "market", "enforce_ltv", "markets", "groups", "dynamic", "haircut")
 KIND_KEYS = {"markets": "isolated", "groups": "cross", "dynamic": "dynamic", "haircut": "liquidity-haircut"}
 ASSET_KEYS = ("ltv", "liquidation_threshold", "liquidation_bonus")
@@ -57,6 +58,21 @@ class AssetParams:
 
 
 @dataclass(frozen=True)
+class RateCurve:
+    """Aave-style two-slope interest curve of one asset (annual rates as fractions).
+
+    ``utilisation`` fixes U; None takes U = Σ debt ÷ Σ collateral of the asset in the snapshot.
+    """
+
+    base: float
+    slope1: float
+    slope2: float
+    optimal_utilisation: float
+    reserve_factor: float
+    utilisation: float | None = None
+
+
+@dataclass(frozen=True)
 class MarketConfig:
     """Liquidation mechanics shared by a rule set's accounts."""
 
@@ -67,6 +83,7 @@ class MarketConfig:
     version: str = "v3"
     protocol_fee: float = 0.0
     dust: str = "revert"
+    interest: Mapping[str, "RateCurve"] | None = None
 
     @property
     def model(self) -> int:
@@ -179,7 +196,9 @@ class RunConfig:
 
 
 def _canonical_rule(r: RuleSet) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": r.name, "kind": r.kind, "market": vars(r.market).copy(),
+    market = vars(r.market).copy()
+    market["interest"] = {a: vars(c).copy() for a, c in sorted((r.market.interest or {}).items())}
+    out: dict[str, Any] = {"name": r.name, "kind": r.kind, "market": market,
                            "assets": {a: vars(p).copy() for a, p in sorted(r.assets.items())},
                            "enforce_ltv": r.enforce_ltv}
     if r.markets is not None:
@@ -281,7 +300,37 @@ def _market(table: Any, where: str) -> MarketConfig:
     dust = _choice(m["dust"], f"{where}.dust", DUST_MODES, ())
     if "dust" in table and AAVE_V3_VERSIONS[version] < 3:
         raise ConfigError(f"{where}.dust: the dust rule starts with v3.3 (version is {version!r})")
-    return MarketConfig(liquidation, cf, gas, slippage, version, fee, dust)
+    interest = _interest(m["interest"], f"{where}.interest")
+    if interest and liquidation == "aave":
+        raise ConfigError(f"{where}.interest: liquidation = 'aave' (DESIGN §4) is interest-free; use 'aave-v2' "
+                          f"or 'aave-v3'")
+    return MarketConfig(liquidation, cf, gas, slippage, version, fee, dust, interest or None)
+
+
+def _interest(table: Any, where: str) -> dict[str, RateCurve]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected tables [{where}.<SYM>]")
+    out: dict[str, RateCurve] = {}
+    for sym, t in table.items():
+        w = f"{where}.{_quote_key(str(sym))}"
+        if not isinstance(t, Mapping):
+            raise ConfigError(f"{w}: expected a table with {', '.join(RATE_KEYS)}")
+        _check_keys(t, RATE_KEYS, w)
+        for key in RATE_KEYS[:4]:
+            if key not in t:
+                raise ConfigError(f"{w}.{key}: missing")
+        vals = {k: _number(t[k], f"{w}.{k}") for k in RATE_KEYS if k in t}
+        for k in ("base", "slope1", "slope2"):
+            if vals[k] < 0:
+                raise ConfigError(f"{w}.{k}: must be ≥ 0, got {vals[k]}")
+        if not 0 < vals["optimal_utilisation"] < 1:
+            raise ConfigError(f"{w}.optimal_utilisation: must satisfy 0 < U_opt < 1, got {vals['optimal_utilisation']}")
+        for k in ("reserve_factor", "utilisation"):
+            if k in vals and not 0 <= vals[k] <= 1:
+                raise ConfigError(f"{w}.{k}: must satisfy 0 ≤ {k} ≤ 1, got {vals[k]}")
+        out[str(sym)] = RateCurve(vals["base"], vals["slope1"], vals["slope2"], vals["optimal_utilisation"],
+                                  vals.get("reserve_factor", 0.0), vals.get("utilisation"))
+    return out
 
 
 def _asset_params(table: Any, where: str) -> AssetParams:

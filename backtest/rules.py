@@ -20,6 +20,7 @@ from .engine.types import Book, Events, Params
 from .errors import MbtError
 
 DEPTH_FACTOR = 1 / math.sqrt(0.98) - 1  # constant-product: quote sold to move the price −2 %, per unit reserve
+YEAR_SECONDS = 365 * 86400  # Aave's SECONDS_PER_YEAR
 
 
 @dataclass
@@ -38,6 +39,7 @@ class RunData:
     event_markets: np.ndarray | None = None  # (E,) object, market id or "" (isolated)
     emode: np.ndarray | None = None  # (A,) object, emode value or None (cross)
     depth_usd: np.ndarray | None = None  # (T, K), NaN where no data yet (liquidity-haircut)
+    indices: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None  # asset → (µs, liquidity, borrow)
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Compiled:
     events: Events
     params: Params
     owner: np.ndarray | None = None
+    growth: tuple[np.ndarray, np.ndarray] | None = None  # interest: (collateral, debt) multipliers (T × K)
 
 
 def _asset_vectors(rule: RuleSet, assets: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -60,6 +63,13 @@ def compile_rule(rule: RuleSet, data: RunData) -> Compiled:
     m = rule.market
     base = dict(close_factor=m.close_factor, gas_usd=m.gas_usd, enforce_ltv=rule.enforce_ltv, model=m.model,
                 protocol_fee=np.full(len(data.assets), m.protocol_fee), dust=1 if m.dust == "reduce" else 0)
+    compiled = _compile_kind(rule, data, base)
+    if m.model > 0:
+        compiled.growth = interest_growth(rule, data)
+    return compiled
+
+
+def _compile_kind(rule: RuleSet, data: RunData, base: dict) -> Compiled:
     if rule.kind == "isolated":
         return _isolated(rule, data, base)
     ltv, lt, lb = _asset_vectors(rule, data.assets)
@@ -76,6 +86,52 @@ def compile_rule(rule: RuleSet, data: RunData) -> Compiled:
         return Compiled(data.book, data.events, Params(ltv, lt, lb, depth_usd=depth, haircut_k=rule.haircut.k,
                                                        haircut_floor=rule.haircut.floor, **base))
     raise MbtError(f"rules.{rule.name}.kind: {rule.kind!r} is not implemented")
+
+
+# -- interest ---------------------------------------------------------------------------------------
+def borrow_rate(curve, utilisation: float) -> float:
+    """Annual variable borrow rate of a two-slope curve at ``utilisation`` (fractions)."""
+    u, opt = utilisation, curve.optimal_utilisation
+    if u <= opt:
+        return curve.base + curve.slope1 * u / opt
+    return curve.base + curve.slope1 + curve.slope2 * (u - opt) / (1 - opt)
+
+
+def interest_growth(rule: RuleSet, data: RunData) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-step balance multipliers (collateral, debt) relative to the first grid step, or None.
+
+    An asset with stored indices uses them (carried forward; ratio to the value at the first grid point);
+    otherwise its rate curve in ``[market.interest.<SYM>]`` (constant utilisation: the configured one or the
+    snapshot's Σ debt ÷ Σ collateral); otherwise it earns and owes nothing.
+    """
+    grid = data.grid_us
+    T, K = len(grid), len(data.assets)
+    gc, gd = np.ones((T, K)), np.ones((T, K))
+    dt = np.diff(grid) / 1e6 / YEAR_SECONDS
+    curves = rule.market.interest or {}
+    used = False
+    for k, asset in enumerate(data.assets):
+        if data.indices and asset in data.indices:
+            ts, li, bi = data.indices[asset]
+            idx = np.searchsorted(ts, grid, side="right") - 1
+            if idx[0] < 0:
+                raise MbtError(f"asset {asset!r}: no interest index at or before the first grid point")
+            gc[:, k] = li[idx] / li[idx[0]]
+            gd[:, k] = bi[idx] / bi[idx[0]]
+            used = True
+        elif asset in curves:
+            curve = curves[asset]
+            if curve.utilisation is not None:
+                u = curve.utilisation
+            else:
+                supplied = float(data.book.collateral[:, k].sum())
+                u = min(1.0, float(data.book.debt[:, k].sum()) / supplied) if supplied > 0 else 0.0
+            rb = borrow_rate(curve, u)
+            rs = rb * u * (1 - curve.reserve_factor)
+            gd[1:, k] = np.exp(np.cumsum(rb * dt))  # variable debt compounds
+            gc[1:, k] = np.cumprod(1 + rs * dt)  # the liquidity index accrues linearly between updates
+            used = True
+    return (gc, gd) if used else None
 
 
 # -- cross: correlated groups -----------------------------------------------------------------------

@@ -167,6 +167,17 @@ def load_inputs(store: Store, cfg: RunConfig) -> RunInputs:
         data.emode = np.full(len(accounts), None, dtype=object)
         data.emode[np.asarray(em["ai"], dtype=np.int64)] = np.asarray(em["emode"], dtype=object)
         h.update("\x1f".join(map(str, data.emode.tolist())).encode())
+    if any(rule.market.model > 0 for rule in cfg.rules):
+        raw = store.query("run_indices", assets=assets, end=end).fetchnumpy()
+        data.indices = {}
+        names = np.asarray(raw["asset"], dtype=object)
+        for asset in np.unique(names).tolist():
+            sel = names == asset
+            data.indices[asset] = (np.asarray(raw["ts_us"][sel], np.int64),
+                                   np.asarray(raw["liquidity_index"][sel], np.float64),
+                                   np.asarray(raw["variable_borrow_index"][sel], np.float64))
+            for arr in data.indices[asset]:
+                h.update(arr.tobytes())
     if "liquidity-haircut" in kinds:
         data.depth_usd = _depth(store, assets, grid, end)
         h.update(np.nan_to_num(data.depth_usd, nan=-1.0).tobytes())
@@ -193,7 +204,7 @@ def _depth(store: Store, assets: list[str], grid: np.ndarray, end: str) -> np.nd
 
 
 def _replay_job(engine: str, prices: np.ndarray, compiled: Compiled) -> ReplayResult:
-    return ENGINES[engine](prices, compiled.book, compiled.events, compiled.params)
+    return ENGINES[engine](prices, compiled.book, compiled.events, compiled.params, growth=compiled.growth)
 
 
 def execute(cfg: RunConfig, inputs: RunInputs, *, engine: str = "fast", executor: str = "local",

@@ -26,11 +26,13 @@ KEYS = {
     "prices": ("asset", "source", "timestamp", "round_id"),
     "positions": ("account", "asset", "market"),
     "liquidity": ("asset", "timestamp", "venue"),
+    "indices": ("asset", "timestamp"),
 }
 VALUES = {
     "prices": ("price_usd", "block"),
     "positions": ("emode", "collateral", "debt"),
     "liquidity": ("depth_usd_2pct", "reserve_asset", "reserve_quote"),
+    "indices": ("liquidity_index", "variable_borrow_index"),
 }
 EVENT_COLUMNS = ("timestamp", "account", "asset", "action", "amount", "block", "log_index", "tx_hash", "market")
 
@@ -192,6 +194,9 @@ class Store:
 
     def _load_liquidity(self, frame: pd.DataFrame, display: str, overwrite: bool) -> int:
         return self._load_keyed("liquidity", frame, display, overwrite)
+
+    def _load_indices(self, frame: pd.DataFrame, display: str, overwrite: bool) -> int:
+        return self._load_keyed("indices", frame, display, overwrite)
 
     def _load_positions(self, frame: pd.DataFrame, display: str, overwrite: bool) -> int:
         # One snapshot per database: a positions load replaces the whole snapshot.

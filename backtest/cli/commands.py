@@ -16,7 +16,7 @@ from ..store import Store, resolve_db_path
 from .main import cli, db_option, debug_option
 from .output import comparison_table, format_cell, render_table
 
-KINDS = ("prices", "positions", "events", "liquidity")
+KINDS = ("prices", "positions", "events", "liquidity", "indices")
 
 
 def _err(text: str) -> None:
@@ -48,15 +48,18 @@ def ingest() -> None:
               help="events CSV (timestamp, account, asset, action, amount).")
 @click.option("--liquidity", type=click.Path(dir_okay=False),
               help="liquidity CSV (timestamp, asset, depth_usd_2pct | reserve_asset, reserve_quote).")
+@click.option("--indices", type=click.Path(dir_okay=False),
+              help="interest indices CSV (timestamp, asset, liquidity_index, variable_borrow_index).")
 @click.option("--overwrite", is_flag=True, help="Replace stored rows whose key matches but whose values differ.")
 @db_option
 @debug_option
 def ingest_csv(prices: str | None, positions: str | None, events: str | None, liquidity: str | None,
-               overwrite: bool, db: str | None) -> None:
+               indices: str | None, overwrite: bool, db: str | None) -> None:
     """Load CSV files in one transaction: everything in the command is stored, or nothing."""
-    files = {"prices": prices, "positions": positions, "events": events, "liquidity": liquidity}
+    files = {"prices": prices, "positions": positions, "events": events, "liquidity": liquidity,
+             "indices": indices}
     if not any(files.values()):
-        raise MbtError("ingest csv: give at least one of --prices, --positions, --events, --liquidity")
+        raise MbtError("ingest csv: give at least one of --prices, --positions, --events, --liquidity, --indices")
     frames = read_inputs(files)
     path = resolve_db_path(db)
     with Store(path) as store:
