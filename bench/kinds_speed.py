@@ -1,4 +1,4 @@
-"""Fast-engine speed per rule kind (issue 4): effective account-steps per second on one core.
+"""Fast-engine speed per rule kind (issue 4) and liquidation model (issue 3): account-steps/s on one core.
 
 Same seeded crash book for every kind (100,000 accounts × 8 assets × 2,000 ten-minute steps, ETH-like
 −45 % crash in ~100 steps with a partial rebound); each kind's parameters are built the way
@@ -105,6 +105,13 @@ def kinds(rng: np.random.Generator, A: int, T: int, prices: np.ndarray, b: Book)
     ev = Events(rng.integers(0, A, E), np.sort(rng.integers(0, T, E)), rng.integers(0, K, E),
                 rng.choice([1, 2], E).astype(np.int8), rng.uniform(0, 5, E))
     out["asset+enforce_ltv"] = (b, ev, Params(LTV, LT, LB, enforce_ltv=True))
+    # Aave liquidation models (issue 3), and v3 with interest growth (debt 8 %/yr, collateral 3 %/yr)
+    out["aave-v2"] = (b, Events.empty(), Params(LTV, LT, LB, model=1))
+    out["aave-v3.3 (fee)"] = (b, Events.empty(), Params(LTV, LT, LB, model=3, protocol_fee=np.full(K, 0.1)))
+    years = np.arange(T)[:, None] * 600 / (365 * 86400)
+    growth = (np.tile(np.exp(0.03 * years), (1, K)), np.tile(np.exp(0.08 * years), (1, K)))
+    out["aave-v3.4+interest"] = (b, Events.empty(), Params(LTV, LT, LB, model=4, protocol_fee=np.full(K, 0.1)),
+                                 growth)
     return out
 
 
@@ -118,12 +125,13 @@ def main() -> None:
     b = book(rng, args.accounts, prices)
     print(f"command: NUMBA_NUM_THREADS=1 python bench/kinds_speed.py --accounts {args.accounts} --steps {args.steps}")
     print(f"{'kind':<20} {'engine accounts':>15} {'account-steps/s':>16} {'seconds':>8} {'calls':>8} {'evaluated':>9}")
-    for name, (bk, ev, params) in kinds(rng, args.accounts, args.steps, prices, b).items():
-        replay_fast(prices, bk, ev, params)
+    for name, (bk, ev, params, *extra) in kinds(rng, args.accounts, args.steps, prices, b).items():
+        growth = extra[0] if extra else None
+        replay_fast(prices, bk, ev, params, growth=growth)
         times = []
         for _ in range(3):
             t0 = time.perf_counter()
-            r = replay_fast(prices, bk, ev, params)
+            r = replay_fast(prices, bk, ev, params, growth=growth)
             times.append(time.perf_counter() - t0)
         best = min(times)
         A = bk.collateral.shape[0]
@@ -136,7 +144,8 @@ def main() -> None:
         sev = Events(ev.account[keep], ev.step[keep], ev.asset[keep], ev.action[keep], ev.amount[keep])
         sp = params if params.account_row is None else Params(**{**params.__dict__,
                                                                 "account_row": params.account_row[:150]})
-        a, c = replay_fast(prices, small, sev, sp), replay_reference(prices, small, sev, sp)
+        a = replay_fast(prices, small, sev, sp, growth=growth)
+        c = replay_reference(prices, small, sev, sp, growth=growth)
         assert len(a.liquidations) == len(c.liquidations) and np.array_equal(a.final_debt, c.final_debt), name
 
 
