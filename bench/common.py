@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -228,17 +229,31 @@ class ChildRun:
 
 
 def timed_child(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> ChildRun:
-    """Run ``cmd``; wall time from fork to reaped exit, the child's CPU time and peak RSS (``ru_maxrss``),
-    both from ``os.wait4``. Output goes through temporary files so a chatty child cannot block on a pipe."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Run ``cmd``; wall time from start to reaped exit, the child's CPU time and peak RSS.
+
+    CPU and peak RSS come from GNU ``/usr/bin/time`` when present: Linux carries the RSS high-water mark
+    of the process that forks over ``execve``, so ``ru_maxrss`` of a child forked straight from this
+    (possibly large) process would report at least this process's own peak. Under ``/usr/bin/time`` the
+    command is forked from a tiny process instead. Without it, ``os.wait4`` is used (an upper bound).
+    Output goes through temporary files so a chatty child cannot block on a pipe.
+    """
+    gnu_time = shutil.which("time", path="/usr/bin:/bin")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(mode="r", suffix=".time") as tf:
+        full = [gnu_time, "-q", "-f", "%M %U %S", "-o", tf.name, *cmd] if gnu_time else cmd
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
+        proc = subprocess.Popen(full, stdout=out, stderr=err, env=env, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
+        rss_kib, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+        if gnu_time:
+            fields = tf.read().split()
+            if len(fields) >= 3:
+                rss_kib, cpu = int(fields[-3]), float(fields[-2]) + float(fields[-1])
         out.seek(0)
         err.seek(0)
-        return ChildRun(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, proc.returncode,
+        return ChildRun(wall, cpu, rss_kib / 1024.0, proc.returncode,
                         out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 
@@ -282,7 +297,7 @@ def machine() -> dict[str, str]:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     return {
         "mbt_commit": _git("rev-parse", "--short", "HEAD"),
-        "engine_fast.py": _file_state("backtest/engine/fast.py"),
+        "engine_fast.py": _engine_state(),
         "cpu": model,
         "nproc": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()),
         "python": platform.python_version(),
@@ -300,15 +315,20 @@ def _git(*args: str) -> str:
         return "?"
 
 
-def _file_state(rel: str) -> str:
-    """sha256 prefix of a source file, and whether it differs from the committed version."""
+def _engine_state() -> str:
+    """sha256 prefix of the ``backtest/engine/fast.py`` that is actually imported, and where it is from
+    (this checkout, committed or not, or another tree put first on ``PYTHONPATH``)."""
     import hashlib
 
+    import backtest.engine.fast as fast
+
+    path = Path(fast.__file__).resolve()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     try:
-        digest = hashlib.sha256((REPO / rel).read_bytes()).hexdigest()[:12]
-    except OSError:
-        return "?"
-    dirty = _git("status", "--porcelain", "--", rel)
+        rel = path.relative_to(REPO)
+    except ValueError:
+        return f"{digest} (from {path.parent.parent.parent})"
+    dirty = _git("status", "--porcelain", "--", str(rel))
     return digest + (" (uncommitted changes)" if dirty else " (as committed)")
 
 

@@ -24,6 +24,7 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -82,6 +83,25 @@ def _same(a: ReplayResult, b: ReplayResult) -> bool:
             and np.array_equal(a.unrealised_bad_debt, b.unrealised_bad_debt)
             and np.array_equal(a.final_collateral, b.final_collateral)
             and np.array_equal(a.final_debt, b.final_debt))
+
+
+def _where_time_goes(prices: np.ndarray, book: Book, events: Events, params: Params, calls: int = 3) -> None:
+    """cProfile of a few default calls: the compiled kernel shows as one function, Python around it apart."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(calls):
+        replay_fast(prices, book, events, params)
+    prof.disable()
+    st = pstats.Stats(prof)
+    total = st.total_tt  # type: ignore[attr-defined]
+    rows = sorted(((v[2], f"{Path(k[0]).name}:{k[1]}({k[2]})") for k, v in st.stats.items()),  # type: ignore[attr-defined]
+                  reverse=True)[:5]
+    print(f"where one default call's time goes (cProfile of {calls} calls, own time per call): "
+          + "; ".join(f"{name} {t / calls * 1e3:.0f} ms" for t, name in rows)
+          + f"; total {total / calls * 1e3:.0f} ms")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,9 +171,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if default is not None:
         best, med, cpu = (A * T / x for x in default)
-        verdict = "MET" if best >= TARGET_RATE else "MISSED"
-        print(f"\ntarget ≥ {TARGET_RATE:.0e} account-steps/s at the default blocks ({COARSE_BLOCK}:{FINE_BLOCK}): "
-              f"{verdict} (best wall {best:.3g}/s, median wall {med:.3g}/s, best CPU {cpu:.3g}/s)")
+        verdict = "MET" if med >= TARGET_RATE else ("MISSED (met only by the best call)" if best >= TARGET_RATE
+                                                     else "MISSED")
+        print(f"\ntarget ≥ {TARGET_RATE:.0e} account-steps/s at the default blocks ({COARSE_BLOCK}:{FINE_BLOCK}), "
+              f"judged on the median: {verdict} (median wall {med:.3g}/s, best wall {best:.3g}/s, "
+              f"best CPU {cpu:.3g}/s)")
+        _where_time_goes(prices, book, events, params)
 
     # reference engine on a slice, and the equality check there
     n = min(args.ref_accounts, A)

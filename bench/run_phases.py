@@ -2,10 +2,12 @@
 process, each timed (and the peak RSS so far), printed as one JSON document on stdout.
 
 It imports only the standard library before the first timer starts, then what the ``mbt`` command
-imports, so the import phases are those of ``mbt run``. Steps mirror ``runner.run`` (load inputs, replay
-and measure each rule set, build the result tables, write them in one transaction); the numba kernel's
-cache load is timed apart from the first replay with a 1×1 call. Writes the same run rows as ``mbt run``
-(same ``run_id``, replaced in place). Used by ``bench/end_to_end.py``.
+imports, so the import phases are those of ``mbt run``. Then it calls the real ``runner.run`` with the
+functions it looks up at call time (``load_inputs``, the fast engine, ``compute_metrics``,
+``_result_tables``, ``Store.write_run``; whichever exist in this version) wrapped in timers, so it keeps
+measuring the real code path as the runner evolves. The numba kernel's cache load is timed apart with a
+1×1 call first. Writes the same run rows as ``mbt run`` (same ``run_id``, replaced in place). Used by
+``bench/end_to_end.py``.
 
     python bench/run_phases.py CONFIG.toml --db DB
 """
@@ -17,11 +19,9 @@ import time
 _T0 = time.perf_counter()
 
 import argparse  # noqa: E402
-import hashlib  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,59 +42,82 @@ def main(argv: list[str] | None = None) -> int:
 
     mark("argparse etc. (stdlib)")
     import backtest.cli.commands  # noqa: F401  (what the `mbt` entry point imports)
+    try:
+        import backtest.cli.rpc  # noqa: F401  (registered too, in later versions)
+    except ImportError:
+        pass
     mark("import cli (click, config, store: duckdb, pandas)")
-    from backtest import __version__, runner
+    from backtest import runner
     mark("import runner (numba, engine, metrics)")
     import numpy as np
 
     from backtest.config import load_config
     from backtest.engine.fast import replay_fast
     from backtest.engine.types import Book, Events, Params
-    from backtest.metrics import compute_metrics
     from backtest.store import Store
 
     cfg = load_config(args.config)
     mark("load config")
     store = Store(args.db)
     mark("open store (schema check)")
-    inputs = runner.load_inputs(store, cfg)
-    mark("load_inputs (DuckDB read, grid, fingerprint)")
-    tiny = Book(np.ones((1, 1)), np.ones((1, 1)))
-    replay_fast(np.ones((1, 1)), tiny, Events.empty(), Params(np.zeros(1), np.zeros(1), np.zeros(1)))
+    try:  # the kernel's numba cache load, apart from the first real replay
+        tiny = Book(np.ones((1, 1)), np.ones((1, 1)))
+        replay_fast(np.ones((1, 1)), tiny, Events.empty(), Params(np.zeros(1), np.zeros(1), np.zeros(1)))
+    except Exception:  # noqa: BLE001  (an engine API change must not stop the measurement)
+        pass
     mark("numba: load cached kernel")
-    config_json = cfg.canonical_json()
-    run_id = hashlib.sha256(f"{config_json}\n{inputs.fingerprint}".encode()).hexdigest()[:16]
-    outcomes = []
-    baseline_bp = None
-    for rule in cfg.rules:
-        p = rule.params(inputs.assets)
-        res = replay_fast(inputs.prices, inputs.book, inputs.events, p)
-        mark(f"replay {rule.name}")
-        m = compute_metrics(res, inputs.book, inputs.prices, p, baseline_bp)
-        if baseline_bp is None:
-            baseline_bp = float(m["borrowing_power_usd"])
-        outcomes.append(runner.RuleOutcome(rule, p, res, m))
-        mark(f"metrics {rule.name}")
-    tables = runner._result_tables(run_id, inputs, outcomes)
-    mark("result tables (pandas)")
-    store.write_run({
-        "run_id": run_id, "name": cfg.name, "created_at": datetime.now(timezone.utc),
-        "config_json": config_json, "config_hash": hashlib.sha256(config_json.encode()).hexdigest(),
-        "data_fingerprint": inputs.fingerprint, "mbt_version": __version__, "engine": "fast",
-        "grid_steps": int(len(inputs.grid_us)), "accounts": int(len(inputs.accounts)), "assets": inputs.assets,
-    }, tables)
-    mark("write results (DuckDB, one transaction)")
+
+    # Time runner.run itself, by wrapping the functions it looks up at call time (whatever they are in
+    # this version of the runner); what is not wrapped is reported as the rest of run().
+    inside: dict[str, float] = {}
+    inside_peak: dict[str, float] = {}
+
+    def timed(label: str, fn):
+        def wrapper(*a, **kw):
+            t1 = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                inside[label] = inside.get(label, 0.0) + time.perf_counter() - t1
+                inside_peak[label] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        return wrapper
+
+    n_replay = [0]
+    fast_fn = runner.ENGINES["fast"]
+
+    def replay(*a, **kw):
+        n_replay[0] += 1
+        return timed(f"replay rule set {n_replay[0]} (engine)", fast_fn)(*a, **kw)
+
+    runner.ENGINES["fast"] = replay
+    for name, label in (("load_inputs", "load_inputs (DuckDB read, grid, fingerprint)"),
+                        ("compute_metrics", "metrics (all rule sets)"),
+                        ("compile_rule", "compile rule sets"),
+                        ("_result_tables", "result tables (pandas)")):
+        if hasattr(runner, name):
+            setattr(runner, name, timed(label, getattr(runner, name)))
+    Store.write_run = timed("write results (DuckDB, one transaction)", Store.write_run)
+    t_run = time.perf_counter()
+    output = runner.run(store, cfg)
+    run_s = time.perf_counter() - t_run
+    t = time.perf_counter()
+    for label, secs in inside.items():
+        marks[label] = secs
+        peak[label] = inside_peak[label]
+    marks["rest of runner.run (hashing, glue)"] = run_s - sum(inside.values())
+    peak["rest of runner.run (hashing, glue)"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     store.close()
     mark("close store")
-    doc = json.dumps(runner.RunOutput(run_id, cfg.name, outcomes, inputs).document())
+    doc = json.dumps(output.document())
     mark("JSON document")
+    outcomes = output.outcomes
+    tables = {"liquidations": sum(len(o.result.liquidations) for o in outcomes)}
     print(json.dumps({
-        "phases_s": marks, "peak_rss_mib": peak, "rows": {k: len(v) for k, v in tables.items()}, "run_id": run_id,
+        "phases_s": marks, "peak_rss_mib": peak, "rows": tables, "run_id": output.run_id,
         "json_bytes": len(doc),
         "evaluated_share": [o.result.stats["evaluated_account_steps"] / o.result.stats["account_steps"]
                             for o in outcomes],
-        "shape": [int(len(inputs.accounts)), len(inputs.assets), int(len(inputs.grid_us))],
-        "events": len(inputs.events),
+        "shape": [int(len(output.inputs.accounts)), len(output.inputs.assets), int(len(output.inputs.grid_us))],
     }))
     return 0
 
