@@ -16,6 +16,10 @@ may be kept in scaled units with separate collateral/debt valuation prices (inte
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+from itertools import accumulate
+
 import numpy as np
 from numba import njit
 
@@ -66,23 +70,25 @@ def _haircut(c, p, depth, hk, hfloor):
     return max(hfloor, 1.0 - hk * (c * p) / depth)
 
 
-@njit(cache=True)
-def _can_skip(c, d, lt, pcmin, pcmax, pdmax, depthmin, haircut, hk, hfloor):
+@njit(cache=True, inline="always")
+def _can_skip(c, d, b, r, ltmin, pcmin, pcmax, pdmax, depthmin, haircut, hk, hfloor):
+    """True when block ``b`` provably leaves the account above HF 1 (indices, not views: no allocation)."""
     has_debt = False
     upper_debt = 0.0
     for k in range(d.shape[0]):
         if d[k] > 0:
             has_debt = True
-            upper_debt += d[k] * pdmax[k]
+            upper_debt += d[k] * pdmax[b, k]
     if not has_debt:
         return True
     lower_coll = 0.0
     for k in range(c.shape[0]):
-        if c[k] != 0.0 and lt[k] > 0:
+        if c[k] != 0.0 and ltmin[b, r, k] > 0:
             if haircut:
-                lower_coll += c[k] * pcmin[k] * lt[k] * _haircut(c[k], pcmax[k], depthmin[k], hk, hfloor)
+                lower_coll += c[k] * pcmin[b, k] * ltmin[b, r, k] * _haircut(c[k], pcmax[b, k], depthmin[b, k],
+                                                                            hk, hfloor)
             else:
-                lower_coll += c[k] * pcmin[k] * lt[k]
+                lower_coll += c[k] * pcmin[b, k] * ltmin[b, r, k]
     return lower_coll >= upper_debt
 
 
@@ -117,17 +123,17 @@ def _log_changes(t, c, d, c0, d0, log_i, log_f, n_log):
     return n_log
 
 
-@njit(cache=True)
-def _ltv_short(c, d, pc, pd, ltv, depth, haircut, hk, hfloor):
-    """True when ``Σ c·p·LTV_eff < Σ d·p`` (the account is over its initial-margin limit)."""
+@njit(cache=True, inline="always")
+def _ltv_short(c, d, pc, pd, t, ltv3, u, r, depth, haircut, hk, hfloor):
+    """True when ``Σ c·p·LTV_eff < Σ d·p`` at step ``t`` (the account is over its initial-margin limit)."""
     cap = 0.0
     owed = 0.0
     for k in range(c.shape[0]):
         if haircut:
-            cap += c[k] * pc[k] * ltv[k] * _haircut(c[k], pc[k], depth[k], hk, hfloor)
+            cap += c[k] * pc[t, k] * ltv3[u, r, k] * _haircut(c[k], pc[t, k], depth[t, k], hk, hfloor)
         else:
-            cap += c[k] * pc[k] * ltv[k]
-        owed += d[k] * pd[k]
+            cap += c[k] * pc[t, k] * ltv3[u, r, k]
+        owed += d[k] * pd[t, k]
     return cap < owed
 
 
@@ -215,22 +221,19 @@ def _replay_kernel(pc, pd, pcmin_c, pcmax_c, pdmax_c, pcmin_f, pcmax_f, pdmax_f,
             if t % coarse == 0:
                 stop = min(t + coarse, T)
                 b = t // coarse
-                if stop <= next_ev and _can_skip(c, d, ltmin_c[b, _row(fixed, d, gmask)], pcmin_c[b], pcmax_c[b],
-                                                 pdmax_c[b], depthmin_c[b], haircut, hk, hfloor):
+                if stop <= next_ev and _can_skip(c, d, b, _row(fixed, d, gmask), ltmin_c, pcmin_c, pcmax_c,
+                                                 pdmax_c, depthmin_c, haircut, hk, hfloor):
                     t = stop
                     continue
             if t % fine == 0:
                 stop = min(t + fine, T)
                 b = t // fine
-                if stop <= next_ev and _can_skip(c, d, ltmin_f[b, _row(fixed, d, gmask)], pcmin_f[b], pcmax_f[b],
-                                                 pdmax_f[b], depthmin_f[b], haircut, hk, hfloor):
+                if stop <= next_ev and _can_skip(c, d, b, _row(fixed, d, gmask), ltmin_f, pcmin_f, pcmax_f,
+                                                 pdmax_f, depthmin_f, haircut, hk, hfloor):
                     t = stop
                     continue
             evaluated += 1
             u = upd[t]
-            p_c = pc[t]
-            p_d = pd[t]
-            dep = depth[t]
             for k in range(K):
                 c0[k] = c[k]
                 d0[k] = d[k]
@@ -247,24 +250,24 @@ def _replay_kernel(pc, pd, pcmin_c, pcmax_c, pdmax_c, pcmin_f, pcmax_f, pdmax_f,
                         c[k] += amt
                     else:
                         if amt > c[k]:
-                            capped += (amt - c[k]) * p_c[k]
+                            capped += (amt - c[k]) * pc[t, k]
                             amt = c[k]
                         before = c[k]
                         c[k] -= amt
                         if enforce and amt > 0:
-                            if _ltv_short(c, d, p_c, p_d, ltv3[u, _row(fixed, d, gmask)], dep, haircut, hk, hfloor):
+                            if _ltv_short(c, d, pc, pd, t, ltv3, u, _row(fixed, d, gmask), depth, haircut, hk, hfloor):
                                 c[k] = before
-                                blocked_withdraw += amt * p_c[k]
+                                blocked_withdraw += amt * pc[t, k]
                 else:  # borrow / repay change debt
                     if act == 2:
                         before = d[k]
                         d[k] += amt
                         if enforce and amt > 0:
-                            if _ltv_short(c, d, p_c, p_d, ltv3[u, _row(fixed, d, gmask)], dep, haircut, hk, hfloor):
+                            if _ltv_short(c, d, pc, pd, t, ltv3, u, _row(fixed, d, gmask), depth, haircut, hk, hfloor):
                                 d[k] = before
-                                blocked_borrow += amt * p_d[k]
+                                blocked_borrow += amt * pd[t, k]
                     elif amt > d[k]:
-                        capped += (amt - d[k]) * p_d[k]
+                        capped += (amt - d[k]) * pd[t, k]
                         d[k] = 0.0
                     else:
                         d[k] -= amt
@@ -277,50 +280,48 @@ def _replay_kernel(pc, pd, pcmin_c, pcmax_c, pdmax_c, pcmin_f, pcmax_f, pdmax_f,
                 # step 2: liquidation calls while HF < 1 (at most 100)
                 for _ in range(MAX_CALLS_PER_STEP):
                     r = _row(fixed, d, gmask)
-                    lt = lt3[u, r]
-                    lb = lb3[u, r]
                     num = 0.0
                     den = 0.0
                     for k in range(K):
-                        if lt[k] > 0:
+                        if lt3[u, r, k] > 0:
                             if haircut:
-                                num += c[k] * p_c[k] * lt[k] * _haircut(c[k], p_c[k], dep[k], hk, hfloor)
+                                num += c[k] * pc[t, k] * lt3[u, r, k] * _haircut(c[k], pc[t, k], depth[t, k], hk, hfloor)
                             else:
-                                num += c[k] * p_c[k] * lt[k]
-                        den += d[k] * p_d[k]
+                                num += c[k] * pc[t, k] * lt3[u, r, k]
+                        den += d[k] * pd[t, k]
                     if not (den > 0 and num / den < 1.0):
                         break
                     j = -1
                     best = -1.0
                     for k in range(K):
-                        if d[k] > 0 and d[k] * p_d[k] > best:
+                        if d[k] > 0 and d[k] * pd[t, k] > best:
                             j = k
-                            best = d[k] * p_d[k]
+                            best = d[k] * pd[t, k]
                     i = -1
                     best = -1.0
                     for k in range(K):
-                        if lt[k] > 0 and c[k] > 0 and c[k] * p_c[k] > best:
+                        if lt3[u, r, k] > 0 and c[k] > 0 and c[k] * pc[t, k] > best:
                             i = k
-                            best = c[k] * p_c[k]
+                            best = c[k] * pc[t, k]
                     if i < 0:
                         break
                     if model == 0:
                         r_cf = cf * d[j]
-                        r_col = (c[i] * p_c[i]) / (p_d[j] * (1.0 + lb[i]))
+                        r_col = (c[i] * pc[t, i]) / (pd[t, j] * (1.0 + lb3[u, r, i]))
                         whole = r_col <= r_cf
                         if whole:
                             repaid = r_col
                             seized = c[i]
                         else:
                             repaid = r_cf
-                            seized = min(repaid * p_d[j] * (1.0 + lb[i]) / p_c[i], c[i])
+                            seized = min(repaid * pd[t, j] * (1.0 + lb3[u, r, i]) / pc[t, i], c[i])
                         fee_amt = 0.0
                     else:
                         repaid, seized, fee_amt, whole, ok = _aave_call(
-                            model, d[j], p_d[j], c[i], p_c[i], lb[i], fees[i], num / den, den, dust)
+                            model, d[j], pd[t, j], c[i], pc[t, i], lb3[u, r, i], fees[i], num / den, den, dust)
                         if not ok:
                             break
-                    if repaid * p_d[j] * lb[i] - fee_amt * p_c[i] - gas <= 0:
+                    if repaid * pd[t, j] * lb3[u, r, i] - fee_amt * pc[t, i] - gas <= 0:
                         break
                     d[j] -= repaid
                     if whole:
@@ -335,24 +336,24 @@ def _replay_kernel(pc, pd, pcmin_c, pcmax_c, pdmax_c, pcmin_f, pcmax_f, pdmax_f,
                     buf_i[n_liq, 3] = i
                     buf_f[n_liq, 0] = repaid
                     buf_f[n_liq, 1] = seized
-                    buf_f[n_liq, 2] = repaid * p_d[j]
-                    buf_f[n_liq, 3] = repaid * p_d[j] * lb[i]
+                    buf_f[n_liq, 2] = repaid * pd[t, j]
+                    buf_f[n_liq, 3] = repaid * pd[t, j] * lb3[u, r, i]
                     buf_f[n_liq, 4] = fee_amt
                     n_liq += 1
                     calls[t] += 1
                 # step 3: write-off when no collateral with LT > 0 is left
-                lt = lt3[u, _row(fixed, d, gmask)]
+                r = _row(fixed, d, gmask)
                 has_debt = False
                 no_coll = True
                 for k in range(K):
                     if d[k] > 0:
                         has_debt = True
-                    if lt[k] > 0 and c[k] != 0.0:
+                    if lt3[u, r, k] > 0 and c[k] != 0.0:
                         no_coll = False
                 if has_debt and no_coll:
                     owed = 0.0
                     for k in range(K):
-                        owed += d[k] * p_d[k]
+                        owed += d[k] * pd[t, k]
                         d[k] = 0.0
                     realised[t] += owed
                     written[a] = True
@@ -362,9 +363,9 @@ def _replay_kernel(pc, pd, pcmin_c, pcmax_c, pdmax_c, pcmin_f, pcmax_f, pdmax_f,
                     dd = 0.0
                     cc = 0.0
                     for k in range(K):
-                        dd += d[k] * p_d[k]
-                        if lt[k] > 0:
-                            cc += c[k] * p_c[k]
+                        dd += d[k] * pd[t, k]
+                        if lt3[u, r, k] > 0:
+                            cc += c[k] * pc[t, k]
                     if dd > cc:
                         unrealised[t] += dd - cc
             if e != e_start or calls_here != calls[t] or written_now:
@@ -378,17 +379,23 @@ def _replay_kernel(pc, pd, pcmin_c, pcmax_c, pdmax_c, pcmin_f, pcmax_f, pdmax_f,
             blocked_borrow, blocked_withdraw, buf_i[:n_liq].copy(), buf_f[:n_liq].copy(), evaluated)
 
 
-_SHIFT = 1126  # 2**-1126 divides every finite double (the smallest subnormal is 2**-1074; frexp adds 53)
+def _fixed_point(values: np.ndarray, emin: int) -> list[int]:
+    """Each float64 of ``values`` as the exact integer ``value · 2**-emin`` (``emin`` ≤ every exponent)."""
+    m, e = np.frexp(values)
+    mant = (m * float(1 << 53)).astype(np.int64)  # exact: |m| < 1 has 53 significant bits
+    shift = np.where(mant == 0, 0, e.astype(np.int64) - 53 - emin).tolist()
+    mant = mant.tolist()
+    return [x << s for x, s in zip(mant, shift)]
 
 
-def _exact_int(values: np.ndarray) -> int:
-    """Exact sum of float64 ``values`` as an integer multiple of 2**-_SHIFT (vectorised)."""
+def _exact_sum(values: np.ndarray, emin: int) -> int:
+    """Exact sum of ``values`` as an integer multiple of 2**emin, vectorised by exponent bucket."""
     v = values[values != 0]
     if not len(v):
         return 0
     m, e = np.frexp(v)
-    mant = (m * float(1 << 53)).astype(np.int64)  # exact: |m| < 1 has 53 significant bits
-    expo = (e.astype(np.int64) + (_SHIFT - 53))
+    mant = (m * float(1 << 53)).astype(np.int64)
+    expo = e.astype(np.int64) - 53 - emin
     hi, lo = mant >> 26, mant & ((1 << 26) - 1)  # int64 sums of 27-bit halves cannot overflow here
     H = np.zeros(int(expo.max()) + 1, dtype=np.int64)
     L = np.zeros_like(H)
@@ -397,12 +404,8 @@ def _exact_int(values: np.ndarray) -> int:
     return sum((int(H[x]) << (26 + int(x))) + (int(L[x]) << int(x)) for x in np.flatnonzero(H | L))
 
 
-def _as_ints(values: np.ndarray) -> list[int]:
-    """Each float64 of ``values`` as an exact integer multiple of 2**-_SHIFT."""
-    m, e = np.frexp(values)
-    mant = (m * float(1 << 53)).astype(np.int64).tolist()
-    shift = (e.astype(np.int64) + (_SHIFT - 53)).tolist()
-    return [x << s for x, s in zip(mant, shift)]
+def _to_float(x: int, emin: int) -> float:
+    return math.ldexp(float(x), emin) if x.bit_length() <= 1000 else float(Fraction(x) * Fraction(2) ** emin)
 
 
 def exact_totals(start: np.ndarray, log_i: np.ndarray, log_f: np.ndarray, T: int, side: int) -> np.ndarray:
@@ -410,24 +413,32 @@ def exact_totals(start: np.ndarray, log_i: np.ndarray, log_f: np.ndarray, T: int
 
     Summing the balances exactly (not a running float sum of changes) keeps totals non-negative, exactly 0
     when every balance is 0, and within one rounding of the true value whatever the spread of magnitudes.
+    Integers are scaled per asset by the smallest binary exponent present, so they stay a few words long.
     """
     K = start.shape[1]
-    totals = [_exact_int(start[:, k]) for k in range(K)]
     out = np.empty((T, K))
-    rows = np.flatnonzero(log_i[:, 2] == side)
-    rows = rows[np.argsort(log_i[rows, 0], kind="stable")]
-    steps = log_i[rows, 0].tolist()
-    assets = log_i[rows, 1].tolist()
-    new = _as_ints(log_f[rows, 1])
-    old = _as_ints(log_f[rows, 0])
-    scale = 1 << _SHIFT
-    t0 = 0
-    for n, t in enumerate(steps):
-        if t != t0:
-            out[t0:t] = [x / scale for x in totals]
-            t0 = t
-        totals[assets[n]] += new[n] - old[n]
-    out[t0:T] = [x / scale for x in totals]
+    mine = log_i[:, 2] == side
+    for k in range(K):
+        rows = np.flatnonzero(mine & (log_i[:, 1] == k))
+        rows = rows[np.argsort(log_i[rows, 0], kind="stable")]
+        col = start[:, k]
+        old, new = log_f[rows, 0], log_f[rows, 1]
+        nonzero = np.concatenate([col[col != 0], old[old != 0], new[new != 0]])
+        if not len(nonzero):
+            out[:, k] = 0.0
+            continue
+        emin = int(np.frexp(nonzero)[1].min()) - 53
+        base = _exact_sum(col, emin)
+        if not len(rows):
+            out[:, k] = _to_float(base, emin)
+            continue
+        deltas = [n - o for n, o in zip(_fixed_point(new, emin), _fixed_point(old, emin))]
+        running = list(accumulate(deltas, initial=base))[1:]
+        steps = log_i[rows, 0]
+        last = np.flatnonzero(np.r_[steps[1:] != steps[:-1], True])  # last change of each step
+        values = np.array([_to_float(running[n], emin) for n in last.tolist()])
+        idx = np.searchsorted(steps[last], np.arange(T), side="right") - 1
+        out[:, k] = np.where(idx >= 0, values[np.maximum(idx, 0)], _to_float(base, emin))
     return out
 
 
