@@ -57,7 +57,9 @@ def borrowing_power(book: Book, first_prices: np.ndarray, params: Params) -> flo
     if params.depth_usd is not None:
         depth = np.asarray(params.depth_usd, dtype=np.float64)[0]
         with np.errstate(divide="ignore", invalid="ignore"):
-            ltv = ltv * np.maximum(params.haircut_floor, 1.0 - params.haircut_k * value / depth)
+            factor = np.maximum(params.haircut_floor, 1.0 - params.haircut_k * value / depth)
+        factor = np.where(value == 0, 1.0, np.where(depth <= 0, params.haircut_floor, factor))
+        ltv = ltv * factor
     return float(np.sum(value * ltv))
 
 

@@ -67,7 +67,13 @@ def _row(fixed, d, gmask):
 
 @njit(cache=True, inline="always")
 def _haircut(c, p, depth, hk, hfloor):
-    return max(hfloor, 1.0 - hk * (c * p) / depth)
+    """Liquidity haircut factor: ``max(floor, 1 − k·size/depth)``; no size → 1, no depth → floor."""
+    size = c * p
+    if size == 0.0:
+        return 1.0
+    if depth <= 0.0:
+        return hfloor
+    return max(hfloor, 1.0 - hk * size / depth)
 
 
 @njit(cache=True, inline="always")

@@ -104,7 +104,12 @@ def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Par
 
     def factor(a: int, k: int, pc: list[float], t: int) -> float:
         """Liquidity haircut on an account's asset (1.0 without depth data)."""
-        return max(hfloor, 1.0 - hk * (c[a][k] * pc[k]) / float(depth[t, k]))
+        size = c[a][k] * pc[k]
+        if size == 0.0:
+            return 1.0
+        if float(depth[t, k]) <= 0.0:
+            return hfloor  # no depth at all: the floor applies
+        return max(hfloor, 1.0 - hk * size / float(depth[t, k]))
 
     def ltv_short(a: int, pc: list[float], pd: list[float], u: int, t: int) -> bool:
         ltv = ltv3[u, row_of(a)]
