@@ -250,7 +250,8 @@ def _isolated(rule: RuleSet, data: RunData, base: dict) -> Compiled:
     pair_of = {(m.collateral, m.debt): n for n, m in enumerate(rule.markets.values())}
     id_of = {mid: n for n, mid in enumerate(markets)}
     K, M = len(data.assets), len(markets)
-    tab = np.zeros((3, M, K))
+    idle = M  # an extra all-zero row: deposits that no market takes as collateral (kept, never collateral)
+    tab = np.zeros((3, M + 1, K))
     for n, mid in enumerate(markets):
         m = rule.markets[mid]
         if m.collateral in index:
@@ -258,7 +259,7 @@ def _isolated(rule: RuleSet, data: RunData, base: dict) -> Compiled:
             tab[:, n, k] = (m.params.ltv, m.params.liquidation_threshold, m.params.liquidation_bonus)
     rows = data.position_rows
     p0 = data.prices[0]
-    positions: dict[tuple[int, int], np.ndarray] = {}  # (account, market) → [coll(K), debt(K)]
+    positions: dict[tuple[int, int], np.ndarray] = {}  # (account, market row) → [coll(K), debt(K)]
 
     def slot(a: int, m: int) -> np.ndarray:
         if (a, m) not in positions:
@@ -288,11 +289,10 @@ def _isolated(rule: RuleSet, data: RunData, base: dict) -> Compiled:
                     raise MbtError(f"{where}.markets: account {data.accounts[a]} pairs collateral "
                                    f"{data.assets[i]!r} with debt {data.assets[j]!r}, and no market has that pair")
         if len(debts) == 0:
-            for i in colls:  # a supplier: its collateral sits in the best market for that collateral
+            for i in colls:  # a supplier: its deposit sits in the best market for that collateral, if any
                 options = [n for (ca, _), n in pair_of.items() if ca == data.assets[i]]
-                if options:
-                    best = max(options, key=lambda n: (tab[0, n, i], -n))
-                    slot(int(a), best)[0, i] += free_c[a, i]
+                best = max(options, key=lambda n: (tab[0, n, i], -n)) if options else idle
+                slot(int(a), best)[0, i] += free_c[a, i]
             continue
         if len(colls) == 0:
             for j in debts:
@@ -311,14 +311,16 @@ def _isolated(rule: RuleSet, data: RunData, base: dict) -> Compiled:
             alloc[colls, j] = free_d[a, j] * w / w.sum()
         for i in colls:
             usd = alloc[i, debts] * p0[debts]
-            share = usd / usd.sum()
+            # collateral that backs no debt (LLTV 0 everywhere) is spread evenly over its pairs
+            share = usd / usd.sum() if usd.sum() > 0 else np.full(len(debts), 1.0 / len(debts))
             for j, s in zip(debts, share):
                 pos = slot(int(a), pair_of[(data.assets[i], data.assets[j])])
                 pos[0, i] += free_c[a, i] * s
                 pos[1, j] += alloc[i, j]
-    # events: to the position named by their market id, else the account's only position that fits
+    # events, in order: to the position named by their market id, else to the account's only position
+    # (so far) whose collateral / debt is that asset, else to the only market that fits
     ev = data.events
-    key_list = list(positions)
+    targets: list[tuple[int, int]] = []
     for e in range(len(ev)):
         a, k, act = int(ev.account[e]), int(ev.asset[e]), int(ev.action[e])
         mk = "" if data.event_markets is None else data.event_markets[e]
@@ -326,36 +328,26 @@ def _isolated(rule: RuleSet, data: RunData, base: dict) -> Compiled:
             if mk not in id_of:
                 raise MbtError(f"{where}.markets: events use market {mk!r}, which is not defined")
             slot(a, id_of[mk])
+            targets.append((a, id_of[mk]))
             continue
         side = 0 if act <= 1 else 1
-        mine = [m for (acc, m) in key_list if acc == a
-                and (rule.markets[markets[m]].collateral if side == 0 else rule.markets[markets[m]].debt)
-                == data.assets[k]]
-        if len(mine) != 1:
-            cands = [n for (ca, da), n in pair_of.items() if (ca if side == 0 else da) == data.assets[k]]
-            if not mine and len(cands) == 1:
-                slot(a, cands[0])
-                key_list.append((a, cands[0]))
-                continue
+        fits = [n for (ca, da), n in pair_of.items() if (ca if side == 0 else da) == data.assets[k]]
+        mine = [m for (acc, m) in positions if acc == a and m in fits]
+        if len(mine) == 1:
+            targets.append((a, mine[0]))
+        elif not mine and len(fits) == 1:
+            slot(a, fits[0])
+            targets.append((a, fits[0]))
+        else:
             raise MbtError(f"{where}.markets: an event of account {data.accounts[a]} on {data.assets[k]!r} "
-                           f"has no market id and fits {len(mine) or len(cands)} markets; add a market column")
+                           f"has no market id and fits {len(mine) or len(fits)} markets; add a market column")
     keys = sorted(positions)
     lookup = {key: n for n, key in enumerate(keys)}
     coll = np.array([positions[key][0] for key in keys]).reshape(len(keys), K)
     debt = np.array([positions[key][1] for key in keys]).reshape(len(keys), K)
     owner = np.array([a for a, _ in keys], dtype=np.int64)
     row = np.array([m for _, m in keys], dtype=np.int64)
-    ev_pos = np.empty(len(ev), dtype=np.int64)
-    for e in range(len(ev)):
-        a, k, act = int(ev.account[e]), int(ev.asset[e]), int(ev.action[e])
-        mk = "" if data.event_markets is None else data.event_markets[e]
-        if mk:
-            ev_pos[e] = lookup[(a, id_of[mk])]
-        else:
-            side = 0 if act <= 1 else 1
-            ev_pos[e] = next(lookup[(acc, m)] for (acc, m) in keys if acc == a and
-                             (rule.markets[markets[m]].collateral if side == 0 else rule.markets[markets[m]].debt)
-                             == data.assets[k])
+    ev_pos = np.array([lookup[t] for t in targets], dtype=np.int64)
     events = Events(ev_pos, ev.step, ev.asset, ev.action, ev.amount)
     return Compiled(Book(coll, debt), events,
                     Params(tab[0][None], tab[1][None], tab[2][None], account_row=row, **base), owner=owner)

@@ -502,7 +502,9 @@ def replay_fast(prices: np.ndarray, book: Book, events: Events, params: Params, 
     lt_by_step = lt3[upd]  # (T, R, K): thresholds in force at each step
     haircut = params.depth_usd is not None
     depth = np.ascontiguousarray(params.depth_usd, dtype=np.float64) if haircut else np.ones((T, K))
-    ev_amount = events.amount / (gc[events.step, events.asset] if growth is not None else 1.0)
+    # event amounts are token units: convert to snapshot units with the index of the side they change
+    ev_growth = np.where(events.action <= 1, gc[events.step, events.asset], gd[events.step, events.asset])
+    ev_amount = events.amount / ev_growth if growth is not None else events.amount
     ptr, ev_step, ev_asset, ev_action, ev_amount = events_by_account(events, A, ev_amount)
     bounds = []
     for block in (coarse, fine):

@@ -142,7 +142,8 @@ def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Par
         while e < n_events and events.step[e] == t:
             a, k = int(events.account[e]), int(events.asset[e])
             action = int(events.action[e])
-            amount = float(events.amount[e]) / float(gc[t, k]) if growth is not None else float(events.amount[e])
+            g = gc[t, k] if action in (SUPPLY, WITHDRAW) else gd[t, k]  # the index of the side it changes
+            amount = float(events.amount[e]) / float(g) if growth is not None else float(events.amount[e])
             if action == SUPPLY:
                 c[a][k] += amount
             elif action == WITHDRAW:
