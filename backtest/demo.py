@@ -1,12 +1,14 @@
 """The seeded, crash-shaped example that ``mbt demo`` builds, ingests and runs.
 
-``write_demo_inputs`` writes three DESIGN §2 CSV files (prices, a position snapshot, an event ledger) and
-the bundled ``assets/demo.toml``: a synthetic three-day market on a 10-minute grid whose middle day is a
-crash shaped like 2021-05-19 (ETH −43 % peak-to-trough close, partial rebound), a 12,000-account
-multi-asset book and a few hundred ledger events. Nothing here is real data: the path is a deterministic
-profile built from a handful of *measured parameters* plus seeded, fat-tailed, correlated noise, and the
-book is drawn from stated distributions. ``measure_calibration`` / ``calibration_report`` recompute every
-parameter from ``../shared/data`` (when present) so the constants below can be checked; see
+``write_demo_inputs`` writes four DESIGN §2 CSV files (prices, a position snapshot, an event ledger,
+liquidity depth) and the bundled ``assets/demo.toml``: a synthetic three-day market on a 10-minute grid
+whose middle day is a crash shaped like 2021-05-19 (ETH −43 % peak-to-trough close, partial rebound),
+preceded by 90 days of daily prices (so volatility-driven rules have history at ``start``), hourly 2 %
+depth that thins in the crash, a 12,000-account multi-asset book and a few hundred ledger events. Nothing
+here is real data: the path is a deterministic profile built from a handful of *measured parameters*
+plus seeded, fat-tailed, correlated noise, and the book is drawn from stated distributions.
+``measure_calibration`` / ``calibration_report`` (in ``demo_calibration``, re-exported here) recompute
+every parameter from ``../shared/data`` (when present) so the constants below can be checked; see
 ``docs/demo.md``. Same seed → byte-identical files.
 """
 
@@ -14,12 +16,11 @@ from __future__ import annotations
 
 import importlib.resources
 import itertools
-import json
 import math
-import os
 import pathlib
 import tomllib
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,6 +75,30 @@ DAI_DEPEG_LOW = 0.9270
 DAI_DEPEG_HIGH = 1.0238
 DEPEG_ASSET = "DAI"
 
+# --- price history before the window (``kind = "dynamic"`` needs volatility from before ``start``) ----
+# daily closes at 00:00 UTC over the HISTORY_DAYS before GRID_START: log-return std, mean and correlations
+# (CoinGecko hourly interpolated at 00:00, 2021-02-17 → 05-18)
+HISTORY_DAYS = 90
+HISTORY_VOL = {"WETH": 0.0509, "WBTC": 0.0390, "LINK": 0.0657}
+HISTORY_DRIFT = {"WETH": 0.0068, "WBTC": -0.0014, "LINK": 0.0017}
+HISTORY_CORRELATION = np.array([[1.0, 0.700, 0.725], [0.700, 1.0, 0.682], [0.725, 0.682, 1.0]])
+HISTORY_CORRELATION.setflags(write=False)
+
+# --- liquidity (``kind = "liquidity-haircut"``): 2 % sell-side depth in USD per asset, hourly ---------
+# Uniswap v2 ETH/DAI on 2021-05-19 (first block): DAI reserve × (1/√0.98 − 1), and √(x·y) at the day's last
+# block ÷ its first (LP withdrawal). In x·y = k the quote reserve is L·√p, so depth follows √price × L.
+ETH_DAI_POOL_DEPTH_USD = 689_600.0
+ETH_DAI_POOL_LP_END = 0.9526
+# 2 % depth of each stablecoin in Curve's 3pool (A = 200) at its median Sep–Oct 2020 balances, sold into
+# the deeper of the two other coins (StableSwap invariant, fee ignored)
+STABLE_DEPTH_USD = {"USDC": 48.73e6, "DAI": 54.22e6, "USDT": 53.04e6}
+# stated choices (not measurements): the on-chain depth a liquidator reaches for ETH as a multiple of the
+# one measured pair, and WBTC's and LINK's depth relative to ETH's
+VENUE_MULTIPLIER = 20.0
+DEPTH_SHARE = {"WETH": 1.0, "WBTC": 0.5, "LINK": 0.1}
+LIQUIDITY_STEP = pd.Timedelta(hours=1)
+LIQUIDITY_VENUE = "demo"
+
 # --- book composition (stated choices, not measurements) -----------------------------------------------
 PATTERNS: tuple[tuple[str, float], ...] = (
     ("eth-borrows-stables", 0.36),
@@ -91,6 +116,14 @@ WHALE_HF = (1.5, 2.0, 3.0)  # whales are careful: log-triangular (low, mode, hig
 HF_LOW_SHARE, HF_LOW = 0.15, (1.05, 1.30)  # share of borrowers and HF range near liquidation
 HF_HIGH_SHARE, HF_HIGH = 0.20, (3.0, 30.0)  # very safe borrowers (log-uniform)
 HF_MID, HF_MID_MODE = (1.30, 3.0), 1.8  # everyone else: log-triangular with this mode
+# labels that only some rule kinds read (stated choices): a few single-pair borrowers name their isolated
+# market ("<collateral>-<debt>", the ids of the demo's isolated rule set), and a few borrowers of
+# stablecoins only are flagged as the "stablecoins" e-mode group of its cross rule set
+MARKET_LABEL_SHARE = 0.05
+EMODE_LABEL_SHARE = 0.05
+EMODE_GROUP = "stablecoins"
+# the market an event goes to when the account has no debt (or only debt in the event's asset) to pair with
+DEFAULT_DEBT = {"WETH": "USDC", "WBTC": "USDC", "LINK": "USDC", "USDC": "WETH", "DAI": "WETH", "USDT": "USDC"}
 
 
 def demo_config_text() -> str:
@@ -107,6 +140,12 @@ def baseline_thresholds() -> dict[str, float]:
     """
     rules = tomllib.loads(demo_config_text())["rules"][0]["assets"]
     return {a: float(rules[a]["liquidation_threshold"]) for a in ASSETS}
+
+
+def baseline_ltvs() -> dict[str, float]:
+    """LTVs of the demo config's first (baseline) rule set: asset → ltv (fraction 0–1)."""
+    rules = tomllib.loads(demo_config_text())["rules"][0]["assets"]
+    return {a: float(rules[a]["ltv"]) for a in ASSETS}
 
 
 def grid_timestamps() -> pd.DatetimeIndex:
@@ -211,6 +250,107 @@ def wide_prices(prices: pd.DataFrame) -> np.ndarray:
     """Prices as a dense (timestamps × ``ASSETS``) array, rows in time order (USD per token)."""
     table = prices.pivot(index="timestamp", columns="asset", values="price_usd")
     return table.loc[:, list(ASSETS)].sort_index().to_numpy(dtype=np.float64)
+
+
+def window_prices(prices: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a demo prices frame inside the run window (drops the daily history before it)."""
+    ts = pd.to_datetime(prices["timestamp"], utc=True)
+    return prices.loc[(ts >= GRID_START).to_numpy()].reset_index(drop=True)
+
+
+def history_timestamps() -> pd.DatetimeIndex:
+    """Daily 00:00 UTC points before the window: ``HISTORY_DAYS`` of them, the last one day before it."""
+    return pd.date_range(GRID_START - pd.Timedelta(days=HISTORY_DAYS), periods=HISTORY_DAYS, freq="1D")
+
+
+def generate_history(rng: np.random.Generator, first: Mapping[str, float]) -> pd.DataFrame:
+    """Daily prices for the ``HISTORY_DAYS`` before the window, so volatility can be measured at ``start``.
+
+    Volatile assets walk backwards from the window's first prices with correlated normal daily log returns
+    of the measured pre-crash size, drift and correlation (``HISTORY_VOL``, ``HISTORY_DRIFT``,
+    ``HISTORY_CORRELATION``); stablecoins are 1 plus their calm noise. Only timestamps strictly before
+    ``GRID_START`` are written, so the run's grid (every price timestamp in [start, end]) is unchanged.
+
+    Parameters
+    ----------
+    rng : numpy Generator.
+    first : asset → USD price at ``GRID_START`` (the window's first row), where the walk ends.
+
+    Returns
+    -------
+    DataFrame like ``generate_prices`` (``timestamp, asset, price_usd, source``), one row per day and asset.
+    """
+    n = HISTORY_DAYS
+    g = rng.standard_normal((n, len(VOLATILE))) @ np.linalg.cholesky(HISTORY_CORRELATION).T
+    paths: dict[str, np.ndarray] = {}
+    for k, asset in enumerate(VOLATILE):
+        r = HISTORY_DRIFT[asset] + HISTORY_VOL[asset] * g[:, k]  # r[m]: day m → day m + 1 (day n = GRID_START)
+        paths[asset] = float(first[asset]) * np.exp(-np.cumsum(r[::-1])[::-1])
+    for asset in STABLES:
+        paths[asset] = 1.0 + STABLE_NOISE[asset] * rng.standard_normal(n)
+    wide = np.column_stack([paths[a] for a in ASSETS])
+    return pd.DataFrame(
+        {
+            "timestamp": np.repeat(_iso(history_timestamps()), len(ASSETS)),
+            "asset": np.tile(np.asarray(ASSETS, dtype=object), n),
+            "price_usd": wide.ravel(),
+            "source": PRICE_SOURCE,
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# liquidity
+
+
+def liquidity_timestamps() -> pd.DatetimeIndex:
+    """Hourly UTC points over the window, both ends included (73 points)."""
+    return pd.date_range(GRID_START, grid_timestamps()[-1], freq=LIQUIDITY_STEP)
+
+
+def lp_factor(steps: np.ndarray) -> np.ndarray:
+    """Share of pool liquidity (L = √(x·y)) left at grid ``steps``: 1 until the crash day opens, then a
+    straight line to ``ETH_DAI_POOL_LP_END`` at its close, flat after."""
+    day = CRASH_DAY * STEPS_PER_DAY
+    return np.interp(steps, [day, day + STEPS_PER_DAY], [1.0, ETH_DAI_POOL_LP_END])
+
+
+def generate_liquidity(prices: pd.DataFrame) -> pd.DataFrame:
+    """Hourly 2 % sell-side depth in USD per asset (DESIGN §2 ``depth_usd_2pct`` form), from the prices.
+
+    Volatile assets: ``ETH_DAI_POOL_DEPTH_USD × VENUE_MULTIPLIER × DEPTH_SHARE × √(p / crash-day open) ×
+    lp_factor`` — the measured Uniswap v2 ETH/DAI depth, scaled to the venues a liquidator reaches, moving
+    like a constant-product pool's quote reserve (√price) while LPs withdraw as measured on 2021-05-19.
+    Stablecoins: their Curve 3pool depth × ``lp_factor``. So depth thins in the crash (WETH's by about
+    30 % at the trough). Deterministic: no randomness beyond the prices.
+
+    Parameters
+    ----------
+    prices : the window's prices (``generate_prices``; history rows are ignored).
+
+    Returns
+    -------
+    DataFrame ``timestamp, asset, depth_usd_2pct, venue`` (``venue`` = ``"demo"``), ordered by timestamp
+    then ``ASSETS`` order.
+    """
+    wide = wide_prices(window_prices(prices))
+    steps = np.arange(0, N_POINTS, int(LIQUIDITY_STEP / STEP))
+    lp = lp_factor(steps)
+    cols = []
+    for k, asset in enumerate(ASSETS):
+        if asset in VOLATILE:
+            level = ETH_DAI_POOL_DEPTH_USD * VENUE_MULTIPLIER * DEPTH_SHARE[asset]
+            cols.append(level * np.sqrt(wide[steps, k] / CRASH_DAY_OPEN[asset]) * lp)
+        else:
+            cols.append(STABLE_DEPTH_USD[asset] * lp)
+    return pd.DataFrame(
+        {
+            "timestamp": np.repeat(_iso(liquidity_timestamps()), len(ASSETS)),
+            "asset": np.tile(np.asarray(ASSETS, dtype=object), steps.size),
+            "depth_usd_2pct": np.column_stack(cols).ravel(),
+            "venue": LIQUIDITY_VENUE,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -378,6 +518,78 @@ def dense_book(book: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return accounts[order], c, d
 
 
+def market_id(collateral: str, debt: str) -> str:
+    """The demo's isolated-market id for a (collateral, debt) pair: ``"<collateral>-<debt>"``."""
+    return f"{collateral}-{debt}"
+
+
+def label_book(rng: np.random.Generator, book: pd.DataFrame) -> pd.DataFrame:
+    """The book with the optional DESIGN §2 ``market`` and ``emode`` columns filled for a few accounts.
+
+    ``MARKET_LABEL_SHARE`` of the borrowers with exactly one collateral and one debt asset name their
+    isolated market (``market_id``) on both rows; ``EMODE_LABEL_SHARE`` of the borrowers that owe only
+    stablecoins carry ``emode = EMODE_GROUP`` on all their rows. Every other cell is empty. Neither label
+    changes an ``asset`` rule set (markets are summed per account and asset); they only exercise the
+    ``isolated`` and ``cross`` paths, and each label agrees with what those rules would pick anyway.
+    """
+    ids, c, d = dense_book(book)
+    n_coll, n_debt = (c > 0).sum(axis=1), (d > 0).sum(axis=1)
+    single = np.flatnonzero((n_coll == 1) & (n_debt == 1))
+    pick = single[rng.random(single.size) < MARKET_LABEL_SHARE]
+    names = np.asarray(ASSETS, dtype=object)
+    markets = {ids[a]: market_id(names[np.argmax(c[a])], names[np.argmax(d[a])]) for a in pick}
+    volatile_debt = (d[:, [_IX[a] for a in VOLATILE]] > 0).any(axis=1)
+    stable_only = np.flatnonzero((n_debt > 0) & ~volatile_debt)
+    emode = set(ids[stable_only[rng.random(stable_only.size) < EMODE_LABEL_SHARE]])
+    account = book["account"].to_numpy()
+    return book.assign(
+        market=[markets.get(a, "") for a in account],
+        emode=[EMODE_GROUP if a in emode else "" for a in account],
+    )
+
+
+def event_markets(events: pd.DataFrame, book: pd.DataFrame, prices: pd.DataFrame) -> np.ndarray:
+    """An isolated-market id for each event (DESIGN §2 events ``market`` column), or ``""``.
+
+    A supply or withdraw of asset i goes to market i-j, j = the account's largest debt by USD at the first
+    prices other than i; a borrow or repay of j to i-j, i = its largest collateral other than j. Accounts
+    that exist only in the ledger pair their supplied asset with their borrowed one. Without a debt to
+    pair with, a supply goes to i-``DEFAULT_DEBT[i]``; a supplier-only account's withdrawals get ``""``
+    (its collateral sits in one market per asset, so the event is unambiguous).
+    """
+    ids, c, d = dense_book(book)
+    p0 = wide_prices(window_prices(prices))[0]
+    row = {a: i for i, a in enumerate(ids)}
+    coll_usd, debt_usd = c * p0, d * p0
+    ledger_coll: dict[str, int] = {}
+    ledger_debt: dict[str, int] = {}
+    for account, asset, action in zip(events["account"], events["asset"], events["action"], strict=True):
+        if account not in row:
+            target = ledger_coll if action == "supply" else ledger_debt
+            target.setdefault(account, _IX[asset])
+    out = np.empty(len(events), dtype=object)
+    rows = zip(events["account"], events["asset"], events["action"], strict=True)
+    for e, (account, asset, action) in enumerate(rows):
+        k = _IX[asset]
+        if account in row:
+            cu, du = coll_usd[row[account]].copy(), debt_usd[row[account]].copy()
+        else:
+            cu, du = np.zeros(_K), np.zeros(_K)
+            cu[ledger_coll[account]] = 1.0
+            if account in ledger_debt:
+                du[ledger_debt[account]] = 1.0
+        if action in ("supply", "withdraw"):
+            if not du.any() and account in row:
+                out[e] = ""  # a supplier: one position per collateral asset
+                continue
+            du[k] = 0.0
+            out[e] = market_id(asset, ASSETS[int(np.argmax(du))] if du.any() else DEFAULT_DEBT[asset])
+        else:
+            cu[k] = 0.0
+            out[e] = market_id(ASSETS[int(np.argmax(cu))], asset)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------
 # event ledger
 
@@ -407,6 +619,7 @@ def generate_events(
     *,
     n_events: int = 400,
     new_accounts: int = 40,
+    max_borrows: int = 30,
 ) -> pd.DataFrame:
     """A ledger of supply/withdraw/borrow/repay events after the snapshot, inside the price window.
 
@@ -414,7 +627,11 @@ def generate_events(
     day and favour the lowest health factors; some repay or withdraw more than they hold (the replay
     caps these and counts ``capped_events_usd``). ``new_accounts`` fresh accounts appear only here: each
     supplies WETH, WBTC or USDC and three in four later borrow stablecoins (or WETH against USDC) at a
-    health factor of 1.4–2.5 at that moment's prices.
+    health factor of 1.4–2.5 at that moment's prices. Finally ``max_borrows`` other borrowers (health
+    factor 1.5–3, no other event) borrow their largest debt asset up to 90–98 % of the baseline's LTV
+    headroom at the prices of the step the event is applied at: allowed by the baseline, refused by a
+    rule set with lower LTVs and ``enforce_ltv = true``. These are drawn last, so the other events do not
+    depend on ``max_borrows``.
 
     Parameters
     ----------
@@ -424,6 +641,7 @@ def generate_events(
     n_events : int, number of events (≥ 2 × ``new_accounts``); fewer only when the book has no
         supplier or no borrower to draw a kind of event from.
     new_accounts : int, accounts that exist only in the ledger.
+    max_borrows : int, borrows up to the LTV limit, on top of ``n_events``.
 
     Returns
     -------
@@ -495,6 +713,20 @@ def generate_events(
         (t_borrow, fresh[b], k_debt, np.full(b.size, "borrow", dtype=object), debt_usd / p0[step_borrow, k_debt])
     )
 
+    # borrowers who borrow up to just under the baseline's LTV limit (at the prices of the step the event
+    # is applied at): allowed by the baseline, refused under lower LTVs when a rule set sets enforce_ltv
+    used = set(np.concatenate([part[1] for part in parts]))
+    pool = np.asarray([r for r in borrowers if 1.5 <= hf[r] <= 3.0 and ids[r] not in used], dtype=np.int64)
+    if max_borrows > 0 and pool.size:
+        rows = rng.choice(pool, size=min(max_borrows, pool.size), replace=False)
+        t = _event_offsets(rng, rows.size, 0.5)
+        at = p0[-(-t // int(STEP.total_seconds()))]
+        ltv = np.asarray([baseline_ltvs()[a] for a in ASSETS])
+        headroom = np.maximum(0.0, (c[rows] * at * ltv).sum(axis=1) - (d[rows] * at).sum(axis=1))
+        k = held(rows, d)
+        amount = rng.uniform(0.90, 0.98, rows.size) * headroom / at[np.arange(rows.size), k]
+        parts.append((t, ids[rows], k, np.full(rows.size, "borrow", dtype=object), amount))
+
     offsets, account, k, action, amount = (np.concatenate(x) for x in zip(*parts, strict=True))
     order = np.argsort(offsets, kind="stable")
     keep = amount[order] > 0
@@ -519,9 +751,10 @@ def write_demo_inputs(
 ) -> dict[str, pathlib.Path]:
     """Write the demo's CSV inputs and its run configuration into ``out_dir``.
 
-    Prices, book and events come from three independent child streams of ``seed`` (so changing
-    ``accounts`` does not change the market). The book targets health factors at the first generated
-    prices. Numbers are written with 10 significant digits, LF line ends, no index.
+    Window prices, book, events, price history and the book's labels come from five independent child
+    streams of ``seed`` (so changing ``accounts`` changes neither prices nor liquidity). The book targets
+    health factors at the first window prices. Numbers are written with 10 significant digits, LF line
+    ends, no index.
 
     Parameters
     ----------
@@ -531,208 +764,39 @@ def write_demo_inputs(
 
     Returns
     -------
-    ``{"prices", "positions", "events", "config"}`` → paths of ``prices.csv``, ``positions.csv``,
-    ``events.csv`` (DESIGN §2 formats) and ``demo.toml`` (DESIGN §3).
+    ``{"prices", "positions", "events", "liquidity", "config"}`` → paths of ``prices.csv`` (the
+    ``HISTORY_DAYS`` daily history, then the 10-minute window), ``positions.csv`` (with ``market`` and
+    ``emode``), ``events.csv`` (with ``market``), ``liquidity.csv`` (DESIGN §2 formats) and ``demo.toml``
+    (DESIGN §3).
     """
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rng_prices, rng_book, rng_events = np.random.default_rng(seed).spawn(3)
+    rng_prices, rng_book, rng_events, rng_history, rng_labels = np.random.default_rng(seed).spawn(5)
     prices = generate_prices(rng_prices)
     first = dict(zip(prices["asset"].iloc[: len(ASSETS)], prices["price_usd"].iloc[: len(ASSETS)], strict=True))
     book = generate_book(rng_book, accounts, prices=first)
     events = generate_events(rng_events, book, prices)
-    paths = {name: out / f"{name}.csv" for name in ("prices", "positions", "events")}
-    for name, frame in (("prices", prices), ("positions", book), ("events", events)):
+    frames = {
+        "prices": pd.concat([generate_history(rng_history, first), prices], ignore_index=True),
+        "positions": label_book(rng_labels, book),
+        "events": events.assign(market=event_markets(events, book, prices)),
+        "liquidity": generate_liquidity(prices),
+    }
+    paths = {name: out / f"{name}.csv" for name in frames}
+    for name, frame in frames.items():
         frame.to_csv(paths[name], index=False, float_format="%.10g", lineterminator="\n")
     paths["config"] = out / "demo.toml"
     paths["config"].write_text(demo_config_text(), encoding="utf-8", newline="\n")
     return paths
 
 
-# ---------------------------------------------------------------------------------------------------
-# calibration: recompute every measured constant from ../shared/data
-
-_ETH_10MIN = "crash_days_stablesims/eth_usd_10min/{}.json"
-_DAI_BLACK_THURSDAY = "crash_days_stablesims/black_thursday_extra/dai_usd_10min_2020-03-12.json"
-_ETH_MINUTE_JAN21 = "eth_usdt_minute_jan2021_riskdao/data_unified_0_ethusdt.csv.gz"
-_COINGECKO = "coingecko_hourly_2021_2023_bhemen/{}_usd.csv.gz"
+# the calibration check lives in ``demo_calibration`` (it reads ../shared/data); re-exported lazily here
+_CALIBRATION_API = ("measure_calibration", "used_calibration", "calibration_report", "default_shared_data_dir")
 
 
-def default_shared_data_dir() -> pathlib.Path:
-    """``$MBT_SHARED_DATA`` if set, else ``shared/data`` beside the project root (DESIGN §8).
+def __getattr__(name: str) -> Any:
+    if name in _CALIBRATION_API:
+        from . import demo_calibration
 
-    The folder may not exist (e.g. after a non-editable ``pip install``).
-    """
-    override = os.environ.get("MBT_SHARED_DATA", "").strip()
-    if override:
-        return pathlib.Path(override).expanduser().resolve()
-    return pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def _bars(path: pathlib.Path) -> tuple[np.ndarray, pd.DataFrame]:
-    """log(close / first open) with the open prepended (element i+1 = close of bar i), and the bars."""
-    bars = pd.DataFrame(json.loads(path.read_text()))
-    x = np.log(np.concatenate(([bars["price_open"].iloc[0]], bars["price_close"].to_numpy())))
-    return x - x[0], bars
-
-
-def _coingecko(root: pathlib.Path, symbol: str) -> pd.Series:
-    raw = pd.read_csv(root / _COINGECKO.format(symbol))
-    index = pd.to_datetime(raw["timestamp"], unit="ms", utc=True)
-    return pd.Series(raw["USD_price"].to_numpy(), index=index).sort_index()
-
-
-def _on_grid(series: pd.Series, start: str, end: str, freq: str) -> np.ndarray:
-    grid = pd.date_range(start, end, freq=freq, tz="UTC")
-    return np.interp(grid.asi8, series.index.asi8, series.to_numpy())
-
-
-def _measure_eth_crash(x: np.ndarray, bars: pd.DataFrame) -> dict[str, float]:
-    out: dict[str, float] = {}
-    trough = int(np.argmin(x))
-    leg1 = int(np.argmin(x[: 8 * 6 + 1]))
-    plateau = trough - 24 + int(np.argmax(x[trough - 24 : trough]))  # highest close in the 4 h before
-    rebound = trough + int(np.argmax(x[trough:]))
-    anchors = [0, leg1, plateau, trough - 1, trough, trough + 1, rebound, len(x) - 1]
-    for i, a in enumerate(anchors):
-        out[f"anchor_{i}_step"] = float(a)
-        out[f"anchor_{i}_ratio"] = float(np.exp(x[a]))
-    for i, (a, b) in enumerate(itertools.pairwise(anchors)):
-        r = np.diff(x[a : b + 1])
-        out[f"segment_{i}_vol"] = float(np.sqrt(np.mean((r - r.mean()) ** 2))) if r.size else 0.0
-    r = np.diff(x)
-    peak = float(np.max(x[: trough + 1]))
-    out["drawdown_close"] = float(1 - np.exp(x[trough] - peak))
-    out["drawdown_low"] = float(1 - bars["price_low"].min() / bars["price_high"].iloc[:trough].max())
-    out["drawdown_hours"] = float((trough - int(np.argmax(x[: trough + 1]))) / 6)
-    span = np.exp(peak) - np.exp(x[trough])
-    out["rebound_high_fraction"] = float((np.exp(x[rebound]) - np.exp(x[trough])) / span)
-    out["close_recovery_fraction"] = float((np.exp(x[-1]) - np.exp(x[trough])) / span)
-    out["max_10min_drop"] = float(np.expm1(r.min()))
-    out["day_vol_10min"] = float(r.std(ddof=1))
-    return out
-
-
-def measure_calibration(shared_data_dir: pathlib.Path | str | None = None) -> dict[str, float] | None:
-    """Recompute the demo's calibration figures from the real data in ``shared/data``.
-
-    Parameters
-    ----------
-    shared_data_dir : directory holding the PROVENANCE.md data sets; default ``default_shared_data_dir()``.
-
-    Returns
-    -------
-    dict figure name → value (ratios as fractions, volatilities as std of log returns per 10 minutes
-    unless the name says otherwise), or ``None`` when any needed file is absent.
-    """
-    root = pathlib.Path(shared_data_dir) if shared_data_dir is not None else default_shared_data_dir()
-    needed = [
-        root / _ETH_10MIN.format("05-19-2021"),
-        root / _ETH_10MIN.format("03-12-2020"),
-        root / _DAI_BLACK_THURSDAY,
-        root / _ETH_MINUTE_JAN21,
-    ]
-    needed += [root / _COINGECKO.format(s) for s in ASSETS]
-    if not all(p.is_file() for p in needed):
-        return None
-    x, bars = _bars(root / _ETH_10MIN.format("05-19-2021"))
-    out = {"eth_crash_day_open": float(bars["price_open"].iloc[0])}
-    out |= {f"eth_{k}": v for k, v in _measure_eth_crash(x, bars).items()}
-    bt, bt_bars = _bars(root / _ETH_10MIN.format("03-12-2020"))
-    bt_m = _measure_eth_crash(bt, bt_bars)
-    out |= {f"black_thursday_eth_{k}": bt_m[k] for k in ("drawdown_close", "drawdown_low", "day_vol_10min")}
-    dai_bt = pd.DataFrame(json.loads((root / _DAI_BLACK_THURSDAY).read_text()))
-    out["black_thursday_dai_max_close"] = float(dai_bt["price_close"].max())
-
-    minute = pd.read_csv(root / _ETH_MINUTE_JAN21, usecols=["timestamp_x", "ask_price", "bid_price"])
-    mid = pd.Series(
-        ((minute["ask_price"] + minute["bid_price"]) / 2).to_numpy(),
-        index=pd.to_datetime(minute["timestamp_x"], unit="us", utc=True),
-    )
-    r = np.log(mid.resample("10min").last().dropna()).diff().dropna()
-    by_day = r.groupby(r.index.floor("D"))
-    out["eth_calm_vol_10min"] = float(by_day.std().median())
-    z = (r - by_day.transform("mean")) / by_day.transform("std")
-    kurt = float(np.mean(z**4) - 3)
-    out["eth_calm_excess_kurtosis"] = kurt
-    out["student_df"] = 4 + 6 / kurt
-
-    cg = {s: _coingecko(root, s) for s in ASSETS}
-    for s in VOLATILE:
-        day = _on_grid(cg[s], "2021-05-18", "2021-05-21", "1D")
-        out[f"{s}_day_before_ratio"] = float(day[1] / day[0])
-        out[f"{s}_day_after_ratio"] = float(day[3] / day[2])
-        out[f"{s}_crash_day_open"] = float(day[1])
-        h = _on_grid(cg[s], "2021-05-19", "2021-05-20", "1h")
-        t = int(np.argmin(h))
-        out[f"{s}_log_drawdown"] = float(np.log(h[: t + 1].max() / h[t]))
-    for s in VOLATILE:
-        out[f"{s}_crash_beta"] = out[f"{s}_log_drawdown"] / out["WETH_log_drawdown"]
-    after = np.diff(np.log(_on_grid(cg["WETH"], "2021-05-20", "2021-05-21", "1h")))
-    out["eth_aftermath_vol_10min"] = float(after.std(ddof=1) / np.sqrt(6))
-    two_h = np.diff(
-        np.log(np.column_stack([_on_grid(cg[s], "2021-05-17", "2021-05-22", "2h") for s in VOLATILE])), axis=0
-    )
-    corr = np.corrcoef(two_h.T)
-    crash_2h = np.diff(
-        np.log(np.column_stack([_on_grid(cg[s], "2021-05-19", "2021-05-20", "2h") for s in VOLATILE])), axis=0
-    )
-    for j, s in enumerate(VOLATILE[1:], start=1):
-        out[f"corr_crash_day_2h_WETH_{s}"] = float(np.corrcoef(crash_2h[:, 0], crash_2h[:, j])[0, 1])
-    sd = two_h.std(axis=0, ddof=1)
-    for i, a in enumerate(VOLATILE):
-        out[f"{a}_vol_ratio"] = float(sd[i] / sd[0])
-        for j in range(i + 1, len(VOLATILE)):
-            out[f"corr_{a}_{VOLATILE[j]}"] = float(corr[i, j])
-    for s in STABLES:
-        calm = cg[s].loc["2021-05-10":"2021-05-16"]
-        out[f"{s}_noise"] = float(1.4826 * np.median(np.abs(calm.to_numpy() - 1)))
-        crash = cg[s].loc["2021-05-19"]
-        out[f"{s}_crash_day_min"] = float(crash.min())
-        out[f"{s}_crash_day_max"] = float(crash.max())
-    return out
-
-
-def used_calibration() -> dict[str, float]:
-    """The calibration constants this module generates with, keyed like ``measure_calibration``."""
-    out: dict[str, float] = {}
-    for i, (step, ratio) in enumerate(CRASH_ANCHORS):
-        out[f"eth_anchor_{i}_step"] = float(step)
-        out[f"eth_anchor_{i}_ratio"] = ratio
-    out |= {f"eth_segment_{i}_vol": v for i, v in enumerate(CRASH_SEGMENT_VOL)}
-    out["eth_crash_day_open"] = CRASH_DAY_OPEN["WETH"]
-    out["eth_calm_vol_10min"] = CALM_VOL
-    out["eth_aftermath_vol_10min"] = AFTERMATH_VOL
-    out["student_df"] = STUDENT_DF
-    for s in VOLATILE:
-        out[f"{s}_day_before_ratio"] = DAY_BEFORE_RATIO[s]
-        out[f"{s}_day_after_ratio"] = DAY_AFTER_RATIO[s]
-        out[f"{s}_crash_beta"] = CRASH_BETA[s]
-        out[f"{s}_vol_ratio"] = VOL_RATIO[s]
-        if s != "WETH":
-            out[f"{s}_crash_day_open"] = CRASH_DAY_OPEN[s]
-    for i, a in enumerate(VOLATILE):
-        for j in range(i + 1, len(VOLATILE)):
-            out[f"corr_{a}_{VOLATILE[j]}"] = float(CORRELATION[i, j])
-    out |= {f"{s}_noise": v for s, v in STABLE_NOISE.items()}
-    out[f"{DEPEG_ASSET}_crash_day_min"] = DAI_DEPEG_LOW
-    out[f"{DEPEG_ASSET}_crash_day_max"] = DAI_DEPEG_HIGH
-    return out
-
-
-def calibration_report(shared_data_dir: pathlib.Path | str | None = None) -> str:
-    """A plain-text table: every calibration figure measured from the data beside the value used.
-
-    Figures measured for context only (no generator constant) show ``-`` as the used value. When the
-    data is absent the report is one line saying so (never an error).
-    """
-    measured = measure_calibration(shared_data_dir)
-    if measured is None:
-        return "calibration data not found (DESIGN §8: ../shared/data); nothing measured"
-    used = used_calibration()
-    width = max(map(len, measured))
-    lines = [f"{'figure':<{width}}  {'measured':>12}  {'used':>12}"]
-    for key, value in measured.items():
-        u = f"{used[key]:12.4f}" if key in used else f"{'-':>12}"
-        lines.append(f"{key:<{width}}  {value:12.4f}  {u}")
-    return "\n".join(lines)
+        return getattr(demo_calibration, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,22 +30,25 @@ CREATE TABLE IF NOT EXISTS rpc_phases (
     PRIMARY KEY (stream, phase)
 );
 
--- Every log fetched, exactly as the node returned it (hex text), so rounds and prices can be decoded
--- again (`mbt ingest rpc --redecode`) without asking the node.
+-- Every log fetched, exactly as the node returned it, so rounds and prices can be decoded again
+-- (`mbt ingest rpc --redecode`) without asking the node. Hex fields are stored as the bytes they spell
+-- (half the size of hex text, and 2-3x faster to write); '0x' || lower(hex(data)) gives the text back.
 CREATE TABLE IF NOT EXISTS raw_logs (
     stream       VARCHAR NOT NULL,
     block        BIGINT NOT NULL,
     log_index    BIGINT NOT NULL,
-    block_hash   VARCHAR NOT NULL,
-    tx_hash      VARCHAR NOT NULL,
+    block_hash   BLOB NOT NULL,
+    tx_hash      BLOB NOT NULL,
     tx_index     BIGINT NOT NULL,
-    address      VARCHAR NOT NULL,
-    topic0       VARCHAR,
-    topic1       VARCHAR,
-    topic2       VARCHAR,
-    topic3       VARCHAR,
-    data         VARCHAR NOT NULL,
-    PRIMARY KEY (stream, block, log_index)
+    address      BLOB NOT NULL,
+    topic0       BLOB,
+    topic1       BLOB,
+    topic2       BLOB,
+    topic3       BLOB,
+    data         BLOB NOT NULL
+    -- Unique on (stream, block, log_index), kept so by the writes (rpc_clear_chunk deletes a chunk's blocks
+    -- before they are inserted). No PRIMARY KEY: its index makes the largest table several times slower
+    -- to write, and every write already covers whole chunks.
 );
 
 -- Decoded rounds (one per phase and aggregator round). answer is the raw integer as text (int256 does
@@ -60,8 +63,8 @@ CREATE TABLE IF NOT EXISTS chainlink_rounds (
     updated_at TIMESTAMPTZ NOT NULL,
     block      BIGINT NOT NULL,
     log_index  BIGINT,                  -- NULL for rounds recovered with getRoundData
-    origin     VARCHAR NOT NULL,        -- 'AnswerUpdated' | 'NewTransmission' | 'getRoundData'
-    PRIMARY KEY (stream, phase, agg_round)
+    origin     VARCHAR NOT NULL         -- 'AnswerUpdated' | 'NewTransmission' | 'getRoundData'
+    -- Unique on (stream, phase, agg_round), kept so like raw_logs (rpc_clear_chunk before each insert).
 );
 
 -- Block headers seen (timestamps for NewTransmission-only rounds, hashes for reorg checks).

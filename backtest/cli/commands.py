@@ -131,7 +131,8 @@ def demo_cmd(as_json: bool, db: str | None, keep: str | None) -> None:
         cfg = load_config(files["config"])
         with Store(path) as store:
             store.ingest(frames, before=[("DELETE FROM prices WHERE source = 'demo'", []),
-                                         ("DELETE FROM events WHERE tx_hash LIKE 'demo-%'", [])])
+                                         ("DELETE FROM events WHERE tx_hash LIKE 'demo-%'", []),
+                                         ("DELETE FROM liquidity WHERE venue = 'demo'", [])])
             if not as_json:
                 _err(f"demo data loaded into {path} ({time.perf_counter() - t0:.1f} s); replaying…")
             output = run(store, cfg)

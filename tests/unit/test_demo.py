@@ -13,11 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backtest import demo
+from backtest.config import load_config
 from backtest.engine.health import health_factors
 
-ALLOWED_RULE_KEYS = {"name", "base", "assets"}
+ALLOWED_RULE_KEYS = {"name", "base", "assets"}  # of the asset-kind rule sets
 ALLOWED_ASSET_KEYS = {"ltv", "liquidation_threshold", "liquidation_bonus"}
-FILES = ("prices", "positions", "events", "config")
+CSVS = ("prices", "positions", "events", "liquidity")
+FILES = (*CSVS, "config")
+KINDS = ("asset", "isolated", "cross", "dynamic", "liquidity-haircut")
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +30,12 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
 
 @pytest.fixture(scope="module")
 def frames(inputs: dict[str, pathlib.Path]) -> dict[str, pd.DataFrame]:
-    return {name: pd.read_csv(inputs[name], dtype={"account": str}) for name in ("prices", "positions", "events")}
+    out = {
+        name: pd.read_csv(inputs[name], dtype={"account": str, "market": str, "emode": str}, keep_default_na=False)
+        for name in CSVS
+    }
+    out["window"] = demo.window_prices(out["prices"])  # the run's 10-minute grid, without the daily history
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +57,11 @@ def _resolve(rules: list[dict]) -> dict[str, dict[str, dict[str, float]]]:
 def _snapshot(frames: dict[str, pd.DataFrame]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(collateral, debt, first prices) in ``demo.ASSETS`` order, as read back from the CSV files."""
     _, c, d = demo.dense_book(frames["positions"])
-    return c, d, demo.wide_prices(frames["prices"])[0]
+    return c, d, demo.wide_prices(frames["window"])[0]
+
+
+def _asset_rules(config: dict) -> list[dict]:
+    return [r for r in config["rules"] if r.get("kind", "asset") == "asset"]
 
 
 # --- determinism -----------------------------------------------------------------------------------
@@ -64,7 +76,7 @@ def test_same_seed_gives_identical_bytes(inputs: dict[str, pathlib.Path], tmp_pa
 
 def test_different_seed_changes_every_csv(inputs: dict[str, pathlib.Path], tmp_path: pathlib.Path) -> None:
     other = demo.write_demo_inputs(tmp_path, seed=demo.DEFAULT_SEED + 1)
-    for name in ("prices", "positions", "events"):
+    for name in CSVS:
         assert other[name].read_bytes() != inputs[name].read_bytes(), name
     assert other["config"].read_bytes() == inputs["config"].read_bytes()
 
@@ -72,6 +84,7 @@ def test_different_seed_changes_every_csv(inputs: dict[str, pathlib.Path], tmp_p
 def test_market_does_not_depend_on_book_size(inputs: dict[str, pathlib.Path], tmp_path: pathlib.Path) -> None:
     small = demo.write_demo_inputs(tmp_path, accounts=500)
     assert small["prices"].read_bytes() == inputs["prices"].read_bytes()
+    assert small["liquidity"].read_bytes() == inputs["liquidity"].read_bytes()
     assert pd.read_csv(small["positions"])["account"].nunique() == 500
 
 
@@ -79,22 +92,24 @@ def test_market_does_not_depend_on_book_size(inputs: dict[str, pathlib.Path], tm
 
 
 def test_headers_are_the_design_columns(inputs: dict[str, pathlib.Path]) -> None:
-    heads = {name: inputs[name].read_text("utf-8").split("\n", 1)[0] for name in ("prices", "positions", "events")}
+    heads = {name: inputs[name].read_text("utf-8").split("\n", 1)[0] for name in CSVS}
     assert heads == {
         "prices": "timestamp,asset,price_usd,source",
-        "positions": "account,asset,collateral,debt",
-        "events": "timestamp,account,asset,action,amount",
+        "positions": "account,asset,collateral,debt,market,emode",
+        "events": "timestamp,account,asset,action,amount,market",
+        "liquidity": "timestamp,asset,depth_usd_2pct,venue",
     }
-    for name in ("prices", "positions", "events"):
+    for name in CSVS:
         raw = inputs[name].read_bytes()
         assert b"\r" not in raw and raw.endswith(b"\n")
 
 
 def test_prices_cover_every_asset_on_one_grid(frames: dict[str, pd.DataFrame]) -> None:
-    prices = frames["prices"]
+    assert (frames["prices"]["source"] == "demo").all()
+    assert frames["prices"]["timestamp"].str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").all()
+    assert pd.to_datetime(frames["prices"]["timestamp"], utc=True).is_monotonic_increasing
+    prices = frames["window"]
     assert set(prices["asset"]) == set(demo.ASSETS) and len(demo.ASSETS) >= 5
-    assert (prices["source"] == "demo").all()
-    assert prices["timestamp"].str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").all()
     ts = pd.to_datetime(prices["timestamp"], utc=True)
     per_asset = prices.assign(ts=ts).groupby("asset")["ts"]
     assert (per_asset.count() == demo.N_POINTS).all()
@@ -159,7 +174,7 @@ def test_events_follow_the_snapshot(frames: dict[str, pd.DataFrame], config: dic
     assert ts.is_monotonic_increasing
     assert (ts > pd.Timestamp(config["run"]["start"])).all() and (ts <= pd.Timestamp(config["run"]["end"])).all()
     # oversized withdraw/repay amounts that the replay caps
-    snap = pos.set_index(["account", "asset"])
+    snap = pos.groupby(["account", "asset"])[["collateral", "debt"]].sum()
     ev_keyed = ev.join(snap, on=["account", "asset"])
     over_withdraw = (ev_keyed["action"] == "withdraw") & (ev_keyed["amount"] > ev_keyed["collateral"].fillna(0))
     over_repay = (ev_keyed["action"] == "repay") & (ev_keyed["amount"] > ev_keyed["debt"].fillna(0))
@@ -172,6 +187,132 @@ def test_events_follow_the_snapshot(frames: dict[str, pd.DataFrame], config: dic
     assert (new["action"] == "borrow").sum() >= 10
 
 
+def test_history_before_the_window_is_daily_and_leaves_the_grid_alone(frames: dict[str, pd.DataFrame]) -> None:
+    prices = frames["prices"]
+    ts = pd.to_datetime(prices["timestamp"], utc=True)
+    hist = prices[(ts < demo.GRID_START).to_numpy()]
+    hts = pd.to_datetime(hist["timestamp"], utc=True)
+    assert len(prices) == len(hist) + len(frames["window"])  # nothing else
+    per_asset = hist.assign(ts=hts).groupby("asset")["ts"]
+    assert set(per_asset.groups) == set(demo.ASSETS)
+    assert (per_asset.count() == demo.HISTORY_DAYS).all() and demo.HISTORY_DAYS >= 60
+    days = np.sort(hts.unique())
+    assert (np.diff(days) == np.timedelta64(1, "D")).all()
+    assert days[-1] == demo.GRID_START - pd.Timedelta(days=1) and (hts.dt.hour == 0).all()
+    # the grid is every price timestamp in [start, end]: still the window's 433 ten-minute points
+    grid = np.sort(ts[(ts >= demo.GRID_START)].unique())
+    assert len(grid) == demo.N_POINTS and (np.diff(grid) == np.timedelta64(10, "m")).all()
+    # calibrated pre-crash volatility, ending at the window's first prices
+    wide = demo.wide_prices(hist)
+    first = demo.wide_prices(frames["window"])[0]
+    full = np.vstack([wide, first])
+    for k, asset in enumerate(demo.ASSETS):
+        r = np.diff(np.log(full[:, k]))
+        if asset in demo.VOLATILE:
+            assert 0.6 * demo.HISTORY_VOL[asset] <= r.std(ddof=1) <= 1.4 * demo.HISTORY_VOL[asset], asset
+        else:
+            assert np.abs(full[:, k] - 1).max() < 0.02, asset
+
+
+def test_history_is_enough_for_the_dynamic_rule_set(config: dict) -> None:
+    (dyn,) = [r for r in config["rules"] if r.get("kind") == "dynamic"]
+    assert dyn["dynamic"]["vol_interval"] == "1d"
+    assert demo.HISTORY_DAYS - 1 >= dyn["dynamic"]["min_history"]  # daily returns strictly before start
+
+
+def test_liquidity_is_hourly_depth_that_thins_in_the_crash(frames: dict[str, pd.DataFrame]) -> None:
+    liq = frames["liquidity"]
+    assert (liq["venue"] == demo.LIQUIDITY_VENUE).all()
+    ts = pd.to_datetime(liq["timestamp"], utc=True)
+    assert ts.min() == demo.GRID_START and ts.max() == demo.grid_timestamps()[-1]
+    assert (liq.assign(ts=ts).groupby("asset")["ts"].count() == 73).all() and set(liq["asset"]) == set(demo.ASSETS)
+    assert np.isfinite(liq["depth_usd_2pct"]).all() and (liq["depth_usd_2pct"] > 0).all()
+    depth = liq.pivot(index="timestamp", columns="asset", values="depth_usd_2pct").loc[:, list(demo.ASSETS)]
+    d = depth.to_numpy()
+    eth, link = d[:, demo.ASSETS.index("WETH")], d[:, demo.ASSETS.index("LINK")]
+    # the measured Uniswap v2 ETH/DAI depth, scaled; √price × LP withdrawal: 25-35 % thinner at the trough
+    assert eth[0] == pytest.approx(demo.ETH_DAI_POOL_DEPTH_USD * demo.VENUE_MULTIPLIER
+                                   * np.sqrt(demo.wide_prices(frames["window"])[0, 0] / demo.CRASH_DAY_OPEN["WETH"]),
+                                   rel=1e-9)
+    assert 5e6 <= eth[0] <= 5e7
+    assert 0.65 <= eth.min() / eth[24] <= 0.8 and int(np.argmin(eth)) > 24  # after the crash day opens
+    assert link.max() < eth.min()
+    for s in demo.STABLES:
+        col = d[:, demo.ASSETS.index(s)]
+        assert col[0] == pytest.approx(demo.STABLE_DEPTH_USD[s]) and col[-1] == pytest.approx(
+            demo.STABLE_DEPTH_USD[s] * demo.ETH_DAI_POOL_LP_END)
+
+
+def test_whales_get_a_meaningful_haircut_and_small_accounts_none(frames: dict[str, pd.DataFrame]) -> None:
+    """1 − size/depth at the first step (k = 1): the demo's whales lose a lot, the median account nothing."""
+    c, d, p0 = _snapshot(frames)
+    liq = frames["liquidity"]
+    first = liq[liq["timestamp"] == liq["timestamp"].iloc[0]].set_index("asset")["depth_usd_2pct"]
+    depth = np.asarray([first[a] for a in demo.ASSETS])
+    haircut = (c * p0 / depth).max(axis=1)  # worst asset of each account
+    borrowers = d.sum(axis=1) > 0
+    assert np.median(haircut[borrowers]) < 0.001
+    assert np.sum(haircut[borrowers] >= 0.25) >= 5  # the largest accounts lose a quarter or more
+    assert np.mean(haircut[borrowers] >= 0.01) < 0.06
+
+
+def test_labels_are_few_and_consistent(frames: dict[str, pd.DataFrame]) -> None:
+    pos = frames["positions"]
+    n = pos["account"].nunique()
+    labelled = pos[pos["market"] != ""]
+    assert 0 < labelled["account"].nunique() <= 0.06 * n
+    for account, rows in labelled.groupby("account"):
+        assert len(rows) == 2 and rows["market"].nunique() == 1 and len(pos[pos["account"] == account]) == 2
+        coll = rows.loc[rows["collateral"] > 0, "asset"].item()
+        debt = rows.loc[rows["debt"] > 0, "asset"].item()
+        assert rows["market"].iloc[0] == demo.market_id(coll, debt)
+    flagged = pos[pos["emode"] != ""]
+    assert set(flagged["emode"]) == {demo.EMODE_GROUP}
+    assert 0 < flagged["account"].nunique() <= 0.06 * n
+    owes = pos[pos["account"].isin(set(flagged["account"])) & (pos["debt"] > 0)]
+    assert set(owes["asset"]) <= set(demo.STABLES)
+    assert (pos.groupby("account")["emode"].nunique() == 1).all()  # all rows of an account agree
+
+
+def test_event_markets_name_a_pair_that_fits_the_event(frames: dict[str, pd.DataFrame]) -> None:
+    ev, pos = frames["events"], frames["positions"]
+    named = ev[ev["market"] != ""]
+    assert len(named) >= 0.7 * len(ev)
+    coll = named["market"].str.split("-").str[0]
+    debt = named["market"].str.split("-").str[1]
+    side = np.where(named["action"].isin(["supply", "withdraw"]), coll, debt)
+    assert (side == named["asset"]).all() and (coll != debt).all()
+    # unnamed events are withdrawals by suppliers (one position per collateral asset)
+    borrowers = set(pos.loc[pos["debt"] > 0, "account"])
+    bare = ev[ev["market"] == ""]
+    assert (bare["action"] == "withdraw").all() and not bare["account"].isin(borrowers).any()
+
+
+def test_max_borrows_stay_within_the_baseline_ltv(frames: dict[str, pd.DataFrame]) -> None:
+    rng_prices, rng_book, rng_events = np.random.default_rng(demo.DEFAULT_SEED).spawn(3)
+    prices = demo.generate_prices(rng_prices)
+    first = dict(zip(prices["asset"].iloc[:6], prices["price_usd"].iloc[:6], strict=True))
+    book = demo.generate_book(rng_book, 2_000, prices=first)
+    state = rng_events.bit_generator.state
+    plain = demo.generate_events(rng_events, book, prices, max_borrows=0)
+    rng_events.bit_generator.state = state
+    full = demo.generate_events(rng_events, book, prices)
+    key = ["timestamp", "account", "asset", "action", "amount"]
+    extra = full.merge(plain, on=key, how="left", indicator=True).query("_merge == 'left_only'")
+    assert len(full) == len(plain) + len(extra) and 20 <= len(extra) <= 30  # others unchanged
+    assert (extra["action"] == "borrow").all() and extra["account"].is_unique
+    ids, c, d = demo.dense_book(book)
+    row = {a: i for i, a in enumerate(ids)}
+    w = demo.wide_prices(prices)
+    ltv = np.asarray([demo.baseline_ltvs()[a] for a in demo.ASSETS])
+    for e in extra.itertuples():
+        step = int(np.ceil((pd.Timestamp(e.timestamp) - demo.GRID_START) / demo.STEP))
+        p, a = w[step], row[e.account]
+        owed, limit = d[a] @ p, (c[a] * ltv) @ p
+        after = owed + e.amount * p[demo.ASSETS.index(e.asset)]
+        assert owed + 0.9 * (limit - owed) * (1 - 1e-9) <= after <= owed + 0.98 * (limit - owed) * (1 + 1e-9)
+
+
 # --- the market's shape --------------------------------------------------------------------------------
 
 
@@ -181,7 +322,7 @@ def _drawdown(x: np.ndarray) -> float:
 
 
 def test_crash_depth_of_the_leader_is_in_the_documented_range(frames: dict[str, pd.DataFrame]) -> None:
-    w = demo.wide_prices(frames["prices"])
+    w = demo.wide_prices(frames["window"])
     eth = w[:, demo.ASSETS.index("WETH")]
     assert 0.42 <= _drawdown(eth) <= 0.50
     trough = int(np.argmin(eth))
@@ -206,7 +347,7 @@ def test_crash_depth_holds_across_seeds(seed: int) -> None:
 
 
 def test_stablecoins_stay_near_peg_except_a_short_dai_depeg(frames: dict[str, pd.DataFrame]) -> None:
-    w = demo.wide_prices(frames["prices"])
+    w = demo.wide_prices(frames["window"])
     for s in ("USDC", "USDT"):
         assert np.abs(w[:, demo.ASSETS.index(s)] - 1).max() < 0.02
     dai = w[:, demo.ASSETS.index("DAI")]
@@ -252,17 +393,17 @@ def test_book_invariants(seed: int, n: int) -> None:
 
 
 def test_config_matches_the_generated_market(config: dict, frames: dict[str, pd.DataFrame]) -> None:
-    ts = pd.to_datetime(frames["prices"]["timestamp"], utc=True)
-    assert pd.Timestamp(config["run"]["start"]) == ts.min()
-    assert pd.Timestamp(config["run"]["end"]) == ts.max()
+    ts = pd.to_datetime(frames["window"]["timestamp"], utc=True)
+    assert pd.Timestamp(config["run"]["start"]) == ts.min() == demo.GRID_START
+    assert pd.Timestamp(config["run"]["end"]) == ts.max() == pd.to_datetime(frames["prices"]["timestamp"]).max()
     assert set(config["run"]) == {"name", "start", "end", "price_source"}
     assert config["run"]["price_source"] == "demo"  # the demo's prices, even beside other sources
     assert config["market"] == {"liquidation": "aave", "close_factor": 0.5, "gas_usd": 5.0, "slippage": "none"}
 
 
 def test_rule_sets_are_valid_and_cover_every_asset(config: dict, frames: dict[str, pd.DataFrame]) -> None:
-    rules = config["rules"]
-    assert len(rules) >= 3 and "base" not in rules[0]
+    rules = _asset_rules(config)
+    assert len(rules) >= 3 and "base" not in rules[0] and rules[0] is config["rules"][0]
     names = [r["name"] for r in rules]
     assert len(set(names)) == len(names)
     for i, rule in enumerate(rules):
@@ -278,6 +419,39 @@ def test_rule_sets_are_valid_and_cover_every_asset(config: dict, frames: dict[st
             assert set(p) == ALLOWED_ASSET_KEYS, (name, asset)
             assert 0 <= p["ltv"] <= p["liquidation_threshold"] < 1, (name, asset)
             assert p["liquidation_bonus"] >= 0, (name, asset)
+
+
+def test_one_rule_set_of_each_kind(config: dict, inputs: dict[str, pathlib.Path]) -> None:
+    names = [r["name"] for r in config["rules"]]
+    assert names[:4] == ["current", "tighter", "aave-v3-2023", "capital-efficient"]  # the README's order
+    assert len(names) <= 9
+    kinds = [r.get("kind", "asset") for r in config["rules"]]
+    assert set(kinds) == set(KINDS) and all(kinds.count(k) == 1 for k in KINDS if k != "asset")
+    assert sum(bool(r.get("enforce_ltv")) for r in config["rules"]) == 1
+    cfg = load_config(inputs["config"])
+    assert [r.kind for r in cfg.rules] == kinds  # the real parser accepts every kind's keys
+
+
+def test_non_asset_rule_sets_cover_every_asset_and_pair(config: dict, frames: dict[str, pd.DataFrame]) -> None:
+    pos, ev = frames["positions"], frames["events"]
+    held = set(pos["asset"]) | set(ev["asset"])
+    for rule in config["rules"]:
+        kind = rule.get("kind", "asset")
+        if kind in ("cross", "dynamic", "liquidity-haircut"):
+            assert set(rule["assets"]) == held, rule["name"]
+    (iso,) = [r for r in config["rules"] if r.get("kind") == "isolated"]
+    markets = iso["markets"]
+    for mid, m in markets.items():
+        assert mid == demo.market_id(m["collateral"], m["debt"])
+        assert 0 < m["liquidation_threshold"] and m["ltv"] <= m["liquidation_threshold"] < 1
+    pairs = set()
+    for _, rows in pos.groupby("account"):
+        for ci in rows.loc[rows["collateral"] > 0, "asset"]:
+            for dj in rows.loc[rows["debt"] > 0, "asset"]:
+                pairs.add(demo.market_id(ci, dj))
+    pairs |= set(ev["market"]) - {""}
+    pairs |= set(pos["market"]) - {""}
+    assert pairs <= set(markets)
 
 
 def test_baseline_matches_the_aave_v2_reserve_config(config: dict) -> None:
@@ -297,9 +471,9 @@ def test_baseline_matches_the_aave_v2_reserve_config(config: dict) -> None:
 def test_rule_sets_differ_in_the_crash(config: dict, frames: dict[str, pd.DataFrame]) -> None:
     """Without liquidations, accounts whose HF goes below 1 at some step, per rule set."""
     c, d, _ = _snapshot(frames)
-    w = demo.wide_prices(frames["prices"])
+    w = demo.wide_prices(frames["window"])
     below = {}
-    for name, assets in _resolve(config["rules"]).items():
+    for name, assets in _resolve(_asset_rules(config)).items():
         lt = np.asarray([assets[a]["liquidation_threshold"] for a in demo.ASSETS])
         worst = np.full(c.shape[0], np.inf)
         for p in w:
@@ -324,6 +498,10 @@ def test_constants_match_the_real_data() -> None:
         assert value == pytest.approx(measured[key], rel=1e-3, abs=6e-4), key
     assert measured["eth_drawdown_close"] == pytest.approx(0.432, abs=0.001)
     assert measured["eth_drawdown_low"] == pytest.approx(0.459, abs=0.001)
+    # depth: the ETH/DAI pair's DAI reserve × (1/√0.98 − 1); LPs withdrew ~5 % over the crash day
+    assert measured["eth_dai_pool_dai_reserve_usd"] * (1 / np.sqrt(0.98) - 1) == pytest.approx(
+        demo.ETH_DAI_POOL_DEPTH_USD, rel=1e-3)
+    assert 0.9 < measured["eth_dai_pool_lp_end"] < 1.0
 
 
 def test_calibration_report_without_data(tmp_path: pathlib.Path) -> None:
