@@ -43,7 +43,7 @@ def _generated_usdc(seed: int = 5) -> list[tuple[int, int, int]]:
     """A USDC-like series (deviation 0.25 % or 24 h heartbeat), two overlapping phases, when data is absent."""
     rng = np.random.default_rng(seed)
     rows = []
-    for phase, start, n in ((1, 1_613_585_410, 295), (2, 1_617_279_401, 420)):
+    for phase, start, n in ((1, 1_610_000_000, 295), (2, 1_617_279_401, 420)):
         t, price = start, 100_000_000
         for _ in range(n):
             t += int(rng.integers(600, 86_400))
