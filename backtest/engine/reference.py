@@ -14,48 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..protocols.aave_float import liquidation_call_float
 from .types import BORROW, SUPPLY, WITHDRAW, Book, Events, Liquidations, Params, ReplayResult
 
 MAX_CALLS_PER_STEP = 100
-
-
-def aave_call(model: int, d_j: float, p_j: float, c_i: float, p_i: float, bonus: float, fee: float, hf: float,
-              debt_usd: float, dust: int) -> tuple[float, float, float, bool] | None:
-    """One Aave liquidation call (models 1–4) → (repaid, seized, protocol fee, whole), or None (reverts).
-
-    Follows ``backtest.protocols.aave_float.liquidation_call_float`` (the specification, tested against
-    the exact integer layer), written out with the same float operations as the fast engine.
-    """
-    if model == 1:
-        cap = 0.5 * d_j
-    elif model == 2:
-        cap = d_j if hf <= 0.95 else 0.5 * d_j
-    else:
-        cap = d_j
-        if c_i * p_i >= 2000.0 and d_j * p_j >= 2000.0 and hf > 0.95 and d_j * p_j > 0.5 * debt_usd:
-            cap = 0.5 * debt_usd / p_j
-
-    def seize(repay: float) -> tuple[float, float, bool]:
-        seized = repay * p_j * (1.0 + bonus) / p_i
-        if seized > c_i:
-            return c_i * p_i / (p_j * (1.0 + bonus)), c_i, True
-        return repay, seized, False
-
-    repaid, seized, whole = seize(cap)
-    share = bonus / (1.0 + bonus) * fee
-    fee_amt = seized * share
-    if model >= 3 and repaid < d_j and seized < c_i:
-        left = c_i - seized if model == 4 else c_i - (seized - fee_amt)
-        if (d_j - repaid) * p_j < 1000.0 or left * p_i < 1000.0:
-            if dust == 0:
-                return None
-            keep = (1.0 if model == 4 else 1.0 - share) * p_j * (1.0 + bonus) / p_i
-            repay = min(repaid, d_j - 1000.0 / p_j, (c_i - 1000.0 / p_i) / keep)
-            if repay <= 0.0:
-                return None
-            repaid, seized, whole = seize(repay)
-            fee_amt = seized * share
-    return repaid, seized, fee_amt, whole
 
 
 def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Params, *,
@@ -210,11 +172,12 @@ def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Par
                         seized = min(repaid * pd[j] * (1.0 + lb[i]) / pc[i], ca[i])
                     fee = 0.0
                 else:
-                    call = aave_call(params.model, da[j], pd[j], ca[i], pc[i], lb[i], fees[i], num / den, den,
-                                     params.dust)
-                    if call is None:
-                        break
-                    repaid, seized, fee, whole = call
+                    # the Aave float model itself (held to the exact integer layer by its own tests)
+                    repaid, seized, fee = liquidation_call_float(params.model - 1, da[j], pd[j], ca[i], pc[i], lb[i],
+                                                                 fees[i], num / den, den, dust=params.dust)
+                    if repaid == 0.0:
+                        break  # the call reverts (dust rule): no call, the account waits
+                    whole = seized == ca[i]
                 if repaid * pd[j] * lb[i] - fee * pc[i] - gas <= 0:
                     break
                 da[j] -= repaid
