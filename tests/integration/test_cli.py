@@ -141,7 +141,8 @@ def test_loading_twice_is_a_noop_and_conflicts_need_overwrite(work):
 
 def _digest(db: Path) -> str:
     with duckdb.connect(str(db), read_only=True) as con:
-        rows = [con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in ("prices", "positions", "events")]
+        rows = [con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+                for t in ("prices", "positions", "events", "liquidity", "indices")]
     return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
@@ -149,6 +150,9 @@ def _digest(db: Path) -> str:
     ("positions.csv", "account,asset,collateral,debt\nbob,WETH,-1,0\n", ":2:collateral:"),
     ("events.csv", "timestamp,account,asset,action,amount\n2021-05-19T00:30:00,bob,USDC,repay,1\n", ":2:timestamp:"),
     ("prices.csv", "timestamp,asset,price_usd\n2021-05-19T00:00:00Z,WETH,0\n", ":2:price_usd:"),
+    ("liquidity.csv", "timestamp,asset,depth_usd_2pct\n2021-05-19T00:00:00Z,WETH,-5\n", ":2:depth_usd_2pct:"),
+    ("indices.csv", "timestamp,asset,liquidity_index,variable_borrow_index\n"
+                    "2021-05-19T00:00:00Z,USDC,1.02e27,abc\n", ":2:variable_borrow_index:"),
 ])
 def test_bad_input_is_one_line_exit_2_and_database_untouched(work, bad_file, text, where):
     ingest(work)
@@ -244,3 +248,19 @@ def test_processes_executor_gives_the_same_results(work):
     assert procs == local
     r = mbt("run", str(work / "run.toml"), "--db", db, "--executor", "dask")
     assert r.exit_code == 2 and "not implemented yet" in r.stderr
+
+
+def test_conflicting_indices_need_overwrite_and_leave_the_database_untouched(work):
+    ingest(work)
+    db = work / "t.duckdb"
+    (work / "idx.csv").write_text("timestamp,asset,liquidity_index,variable_borrow_index\n"
+                                  "2021-05-19T00:00:00Z,USDC,1.02e27,1.03e27\n")
+    assert mbt("ingest", "csv", "--indices", str(work / "idx.csv"), "--db", str(db)).exit_code == 0
+    before = _digest(db)
+    (work / "idx2.csv").write_text("timestamp,asset,liquidity_index,variable_borrow_index\n"
+                                   "2021-05-19T00:00:00Z,USDC,1.02e27,1.04e27\n")
+    r = mbt("ingest", "csv", "--prices", str(work / "prices.csv"), "--indices", str(work / "idx2.csv"), "--db", str(db))
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and ":2:variable_borrow_index:" in lines[0] and "--overwrite" in lines[0]
+    assert _digest(db) == before
