@@ -29,3 +29,12 @@ def test_only_the_store_imports_duckdb():
         if "import duckdb" in text and path.name not in ("store.py", "commands.py"):
             offenders.append(str(path.relative_to(root)))
     assert offenders == []
+
+
+def test_numba_cache_lives_outside_the_package(tmp_path):
+    # compiled kernels must not be written next to the installed modules (pip would leave them behind)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    code = "import backtest, os; print(os.environ['NUMBA_CACHE_DIR'])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == str(tmp_path / "margin-backtester" / "numba")
