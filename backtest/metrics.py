@@ -30,37 +30,19 @@ COUNT_METRICS = frozenset({"liquidations", "insolvent_accounts"})
 
 
 def parameter_rows(params: Params, debt: np.ndarray) -> np.ndarray:
-    """Parameter row of every account given its debts (fixed rows, else the first group holding all debts)."""
-    rows = params.rows(debt.shape[0]).copy()
-    dynamic = rows < 0
-    if dynamic.any():
-        owes = debt[dynamic] > 0
-        chosen = np.zeros(int(dynamic.sum()), dtype=np.int64)
-        groups = params.groups(debt.shape[1])
-        for g in range(len(groups) - 1, -1, -1):  # walk backwards so the first qualifying group wins
-            ok = owes.any(axis=1) & ~(owes & ~groups[g]).any(axis=1)
-            chosen[ok] = g + 1
-        rows[dynamic] = chosen
-    return rows
+    """Parameter row of every account given its debts (table kinds; see ``engine.tables``)."""
+    from .engine.tables import parameter_rows as rows
+
+    return rows(params, debt)
 
 
 def borrowing_power(book: Book, first_prices: np.ndarray, params: Params) -> float:
-    """Σ over all accounts of ``c·p·LTV_eff`` at the first grid step's prices, from the snapshot (USD).
+    """Σ over all accounts of the initial-margin capacity at the first grid step's prices (USD).
 
-    ``LTV_eff`` is the LTV that applies to the account there: its group's or market's, the first update of
-    a dynamic rule set, scaled by the liquidity haircut when depth is given.
+    For table kinds that is ``c·p·LTV_eff``: the LTV that applies to the account there (its group's or
+    market's, the first update of a dynamic rule set, scaled by the liquidity haircut when depth is given).
     """
-    ltv3 = params.tables()[0]
-    u0 = int(params.updates(1)[0])
-    ltv = ltv3[u0][parameter_rows(params, book.debt)]
-    value = book.collateral * first_prices
-    if params.depth_usd is not None:
-        depth = np.asarray(params.depth_usd, dtype=np.float64)[0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            factor = np.maximum(params.haircut_floor, 1.0 - params.haircut_k * value / depth)
-        factor = np.where(value == 0, 1.0, np.where(depth <= 0, params.haircut_floor, factor))
-        ltv = ltv * factor
-    return float(np.sum(value * ltv))
+    return float(params.borrowing_power(book.collateral, book.debt, first_prices))
 
 
 def compute_metrics(result: ReplayResult, book: Book, prices: np.ndarray, params: Params,
@@ -80,11 +62,10 @@ def compute_metrics(result: ReplayResult, book: Book, prices: np.ndarray, params
     """
     liq = result.liquidations.sorted()
     last = prices[-1]
-    lt3 = params.tables()[1]
-    u_last = int(params.updates(prices.shape[0])[-1])
-    is_coll = lt3[u_last][parameter_rows(params, result.final_debt)] > 0
-    owed = result.final_debt @ last
-    backed = np.sum(result.final_collateral * last * is_coll, axis=1)
+    is_coll = params.collateral_mask(result.final_debt, prices.shape[0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        owed = result.final_debt @ last
+        backed = np.sum(result.final_collateral * last * is_coll, axis=1)
     insolvent = result.written_off | ((owed > 0) & (owed > backed))
     n_insolvent = int(np.count_nonzero(insolvent)) if owner is None else int(len(np.unique(owner[insolvent])))
     realised = float(np.sum(result.realised_bad_debt))

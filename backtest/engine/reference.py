@@ -4,23 +4,27 @@ This is the specification in code. It is slow (plain Python, every account every
 hold the fast engine to the contract: property tests run both on random books and require the same
 liquidations, balances and per-step figures. Keep it boring; never optimise it.
 
-Rule kinds beyond ``asset`` only change *which* numbers are used (see ``types.Params``): the threshold,
-bonus and LTV of an asset for an account at a step come from the account's parameter row (fixed, or the
-first correlated group holding all its debt assets) and the step's update row, scaled by a liquidity
-haircut when depth is given. ``enforce_ltv`` refuses borrow/withdraw events that break initial margin.
+What differs between rule sets enters through two seams, each run here as plain Python: the liquidation
+model's float spec (``Model.spec``, the source the kernel compiles) and the rule kind's requirement hooks
+(their Python source: the maintenance value, initial capacity, eligible collateral and bonus of an
+account at a step; see ``backtest.engine.tables``). Skipping bounds are never used here.
 """
 
 from __future__ import annotations
 
+import importlib
+import math
+
 import numpy as np
 
-from ..protocols.aave_float import liquidation_call_float
-from .types import BORROW, SUPPLY, WITHDRAW, Book, Events, Liquidations, Params, ReplayResult
-
-MAX_CALLS_PER_STEP = 100
+from .types import BORROW, MAX_CALLS_PER_STEP, SUPPLY, WITHDRAW, Book, Events, Liquidations, ReplayResult
 
 
-def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Params, *,
+def _py(fn):
+    return getattr(fn, "py_func", fn)
+
+
+def replay_reference(prices: np.ndarray, book: Book, events: Events, params, *,
                      growth: tuple[np.ndarray, np.ndarray] | None = None) -> ReplayResult:
     """Replay ``book`` over ``prices`` (steps × assets) under ``params`` with DESIGN §4 semantics.
 
@@ -29,7 +33,7 @@ def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Par
     prices : float64 (T × K), USD per token unit at each grid step
     book : the snapshot at ``start``; not modified
     events : mapped to grid steps, in application order (token units)
-    params : one rule set
+    params : one rule set (``types.Params`` or a rule kind's own parameters with the same interface)
     growth : optional per-step balance multipliers (collateral, debt), each (T × K): balances then grow
         with interest; they are kept in snapshot units and valued at ``price · growth``
 
@@ -37,53 +41,36 @@ def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Par
     -------
     ReplayResult
     """
+    with np.errstate(all="ignore"):  # float64 scalars behave like Python floats here: inf/nan, no warnings
+        return _replay(prices, book, events, params, growth)
+
+
+def _replay(prices, book, events, params, growth) -> ReplayResult:
     T, K = prices.shape
     A = book.collateral.shape[0]
     gc = np.ones((T, K)) if growth is None else np.asarray(growth[0], dtype=np.float64)
     gd = np.ones((T, K)) if growth is None else np.asarray(growth[1], dtype=np.float64)
     pc_all = np.asarray(prices, dtype=np.float64) * gc if growth is not None else np.asarray(prices, np.float64)
     pd_all = np.asarray(prices, dtype=np.float64) * gd if growth is not None else np.asarray(prices, np.float64)
-    c = [list(map(float, row)) for row in book.collateral]
-    d = [list(map(float, row)) for row in book.debt]
-    ltv3, lt3, lb3 = params.tables()
-    fixed_rows = params.rows(A).tolist()
-    groups = params.groups(K).tolist()
-    updates = params.updates(T).tolist()
-    depth = None if params.depth_usd is None else np.asarray(params.depth_usd, dtype=np.float64)
-    hk, hfloor = float(params.haircut_k), float(params.haircut_floor)
-    cf = float(params.close_factor)
+    pc_all = np.ascontiguousarray(pc_all)
+    pd_all = np.ascontiguousarray(pd_all)
+    c = np.array(book.collateral, dtype=np.float64, copy=True).reshape(A, K)
+    d = np.array(book.debt, dtype=np.float64, copy=True).reshape(A, K)
+    model, margs = params.liquidation()
+    call = model.spec
+    hooks = importlib.import_module(params.hooks)
+    regime, maint, initial = _py(hooks.regime), _py(hooks.maint), _py(hooks.initial)
+    eligible, bonus = _py(hooks.eligible), _py(hooks.bonus)
+    kp = params.pack(pc_all, pd_all, np.array([1], dtype=np.int64), A)
     gas = float(params.gas_usd)
     fees = [float(x) for x in params.fees(K)]
+    enforce = bool(params.enforce_ltv)
 
-    def row_of(a: int) -> int:
-        if fixed_rows[a] >= 0:
-            return fixed_rows[a]
-        owed = [k for k in range(K) if d[a][k] > 0]
-        for g, members in enumerate(groups):
-            if owed and all(members[k] for k in owed):
-                return g + 1
-        return 0
-
-    def factor(a: int, k: int, pc: list[float], t: int) -> float:
-        """Liquidity haircut on an account's asset (1.0 without depth data)."""
-        size = c[a][k] * pc[k]
-        if size == 0.0:
-            return 1.0
-        if float(depth[t, k]) <= 0.0:
-            return hfloor  # no depth at all: the floor applies
-        return max(hfloor, 1.0 - hk * size / float(depth[t, k]))
-
-    def ltv_short(a: int, pc: list[float], pd: list[float], u: int, t: int) -> bool:
-        ltv = ltv3[u, row_of(a)]
-        cap = 0.0
-        owed = 0.0
+    def owed(a: int, t: int) -> float:
+        total = 0.0
         for k in range(K):
-            if depth is not None:
-                cap += c[a][k] * pc[k] * float(ltv[k]) * factor(a, k, pc, t)
-            else:
-                cap += c[a][k] * pc[k] * float(ltv[k])
-            owed += d[a][k] * pd[k]
-        return cap < owed
+            total += float(d[a, k]) * float(pd_all[t, k])
+        return total
 
     rows: list[tuple] = []
     realised = np.zeros(T)
@@ -92,14 +79,15 @@ def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Par
     coll_usd = np.zeros(T)
     debt_usd = np.zeros(T)
     written_off = np.zeros(A, dtype=bool)
-    capped = blocked_borrow = blocked_withdraw = 0.0
+    capped: list[float] = []
+    blocked_borrow: list[float] = []
+    blocked_withdraw: list[float] = []
     e = 0
     n_events = len(events)
 
     for t in range(T):
         pc = [float(x) for x in pc_all[t]]
         pd = [float(x) for x in pd_all[t]]
-        u = updates[t]
         # step 0: events of (previous step, this step], amounts converted to snapshot units
         while e < n_events and events.step[e] == t:
             a, k = int(events.account[e]), int(events.asset[e])
@@ -107,28 +95,30 @@ def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Par
             g = gc[t, k] if action in (SUPPLY, WITHDRAW) else gd[t, k]  # the index of the side it changes
             amount = float(events.amount[e]) / float(g) if growth is not None else float(events.amount[e])
             if action == SUPPLY:
-                c[a][k] += amount
+                c[a, k] += amount
             elif action == WITHDRAW:
-                if amount > c[a][k]:
-                    capped += (amount - c[a][k]) * pc[k]
-                    amount = c[a][k]
-                before = c[a][k]
-                c[a][k] -= amount
-                if params.enforce_ltv and amount > 0 and ltv_short(a, pc, pd, u, t):
-                    c[a][k] = before
-                    blocked_withdraw += amount * pc[k]
+                if amount > c[a, k]:
+                    capped.append((amount - float(c[a, k])) * pc[k])
+                    amount = float(c[a, k])
+                before = float(c[a, k])
+                c[a, k] -= amount
+                if enforce and amount > 0 and \
+                        initial(kp, a, regime(kp, a, d[a]), c[a], d[a], pc_all, pd_all, t) < owed(a, t):
+                    c[a, k] = before
+                    blocked_withdraw.append(amount * pc[k])
             elif action == BORROW:
-                before = d[a][k]
-                d[a][k] += amount
-                if params.enforce_ltv and amount > 0 and ltv_short(a, pc, pd, u, t):
-                    d[a][k] = before
-                    blocked_borrow += amount * pd[k]
+                before = float(d[a, k])
+                d[a, k] += amount
+                if enforce and amount > 0 and \
+                        initial(kp, a, regime(kp, a, d[a]), c[a], d[a], pc_all, pd_all, t) < owed(a, t):
+                    d[a, k] = before
+                    blocked_borrow.append(amount * pd[k])
             else:  # repay
-                if amount > d[a][k]:
-                    capped += (amount - d[a][k]) * pd[k]
-                    d[a][k] = 0.0
+                if amount > d[a, k]:
+                    capped.append((amount - float(d[a, k])) * pd[k])
+                    d[a, k] = 0.0
                 else:
-                    d[a][k] -= amount
+                    d[a, k] -= amount
             e += 1
 
         for a in range(A):
@@ -137,18 +127,9 @@ def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Par
                 continue
             # step 2: liquidation calls while HF < 1
             for _ in range(MAX_CALLS_PER_STEP):
-                r = row_of(a)
-                lt = [float(x) for x in lt3[u, r]]
-                lb = [float(x) for x in lb3[u, r]]
-                num = 0.0
-                den = 0.0
-                for k in range(K):
-                    if lt[k] > 0:
-                        if depth is not None:
-                            num += ca[k] * pc[k] * lt[k] * factor(a, k, pc, t)
-                        else:
-                            num += ca[k] * pc[k] * lt[k]
-                    den += da[k] * pd[k]
+                r = regime(kp, a, da)
+                num = maint(kp, a, r, ca, da, pc_all, pd_all, t)
+                den = owed(a, t)
                 if not (den > 0 and num / den < 1.0):
                     break
                 j, best = -1, -1.0
@@ -157,41 +138,29 @@ def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Par
                         j, best = k, da[k] * pd[k]
                 i, best = -1, -1.0
                 for k in range(K):
-                    if lt[k] > 0 and ca[k] > 0 and ca[k] * pc[k] > best:
+                    if eligible(kp, r, t, k) and ca[k] > 0 and ca[k] * pc[k] > best:
                         i, best = k, ca[k] * pc[k]
                 if i < 0:
                     break
-                if params.model == 0:
-                    r_cf = cf * da[j]
-                    r_col = (ca[i] * pc[i]) / (pd[j] * (1.0 + lb[i]))
-                    whole = r_col <= r_cf
-                    if whole:
-                        repaid, seized = r_col, ca[i]
-                    else:
-                        repaid = r_cf
-                        seized = min(repaid * pd[j] * (1.0 + lb[i]) / pc[i], ca[i])
-                    fee = 0.0
-                else:
-                    # the Aave float model itself (held to the exact integer layer by its own tests)
-                    repaid, seized, fee = liquidation_call_float(params.model - 1, da[j], pd[j], ca[i], pc[i], lb[i],
-                                                                 fees[i], num / den, den, dust=params.dust)
-                    if repaid == 0.0:
-                        break  # the call reverts (dust rule): no call, the account waits
-                    whole = seized == ca[i]
-                if repaid * pd[j] * lb[i] - fee * pc[i] - gas <= 0:
+                lb = float(bonus(kp, r, t, i))
+                repaid, seized, fee, whole, ok = call(margs, float(da[j]), pd[j], float(ca[i]), pc[i], lb, fees[i],
+                                                      num / den, den)
+                if not ok:
+                    break  # no call (e.g. the dust rule reverts it): the account waits
+                if repaid * pd[j] * lb - fee * pc[i] - gas <= 0:
                     break
                 da[j] -= repaid
                 ca[i] = 0.0 if whole else ca[i] - seized
                 rows.append((t, a, j, i, repaid * float(gd[t, j]), seized * float(gc[t, i]),
-                             repaid * pd[j], repaid * pd[j] * lb[i], fee * float(gc[t, i])))
+                             repaid * pd[j], repaid * pd[j] * lb, fee * float(gc[t, i])))
                 calls_per_step[t] += 1
-            # step 3: write-off when no collateral with LT > 0 is left
-            lt = [float(x) for x in lt3[u, row_of(a)]]
-            if any(x > 0 for x in da) and all(ca[k] == 0.0 for k in range(K) if lt[k] > 0):
-                owed = 0.0
+            # step 3: write-off when no eligible collateral is left
+            r = regime(kp, a, da)
+            if any(x > 0 for x in da) and all(ca[k] == 0.0 for k in range(K) if eligible(kp, r, t, k)):
+                total = 0.0
                 for k in range(K):
-                    owed += da[k] * pd[k]
-                realised[t] += owed
+                    total += float(da[k]) * pd[k]
+                realised[t] += total
                 written_off[a] = True
                 for k in range(K):
                     da[k] = 0.0
@@ -199,13 +168,13 @@ def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Par
                 dd = 0.0
                 cc = 0.0
                 for k in range(K):
-                    dd += da[k] * pd[k]
-                    if lt[k] > 0:
-                        cc += ca[k] * pc[k]
+                    dd += float(da[k]) * pd[k]
+                    if eligible(kp, r, t, k):
+                        cc += float(ca[k]) * pc[k]
                 if dd > cc:
                     unrealised[t] += dd - cc
-        coll_usd[t] = sum(c[a][k] * pc[k] for a in range(A) for k in range(K))
-        debt_usd[t] = sum(d[a][k] * pd[k] for a in range(A) for k in range(K))
+        coll_usd[t] = sum(float(c[a, k]) * pc[k] for a in range(A) for k in range(K))
+        debt_usd[t] = sum(float(d[a, k]) * pd[k] for a in range(A) for k in range(K))
 
     cols = list(zip(*rows)) if rows else [[]] * 9
     liq = Liquidations(
@@ -221,9 +190,17 @@ def replay_reference(prices: np.ndarray, book: Book, events: Events, params: Par
         collateral_usd=coll_usd,
         debt_usd=debt_usd,
         written_off=written_off,
-        final_collateral=np.asarray(c, dtype=np.float64).reshape(A, K) * gc[-1],
-        final_debt=np.asarray(d, dtype=np.float64).reshape(A, K) * gd[-1],
-        capped_events_usd=capped,
-        blocked_borrow_usd=blocked_borrow,
-        blocked_withdraw_usd=blocked_withdraw,
+        final_collateral=c * gc[-1],
+        final_debt=d * gd[-1],
+        capped_events_usd=_fsum(capped),
+        blocked_borrow_usd=_fsum(blocked_borrow),
+        blocked_withdraw_usd=_fsum(blocked_withdraw),
     )
+
+
+def _fsum(values: list[float]) -> float:
+    """Exact sum rounded once; with non-finite terms, the plain sum (inf, or nan for inf − inf)."""
+    try:
+        return math.fsum(values)
+    except (OverflowError, ValueError):
+        return float(sum(values))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SUPPLY, WITHDRAW, BORROW, REPAY = 0, 1, 2, 3
+MAX_CALLS_PER_STEP = 100  # DESIGN §4: at most this many liquidation calls per account and step
 ACTIONS = {"supply": SUPPLY, "withdraw": WITHDRAW, "borrow": BORROW, "repay": REPAY}
 
 
@@ -78,15 +79,24 @@ class Params:
     depth_usd : float64 (T, K) or None — liquidity depth per step; when given, LT and LTV of an account's
         asset are scaled by ``max(haircut_floor, 1 − haircut_k · c·p / depth)``
     enforce_ltv : refuse borrow/withdraw events that leave ``Σ c·p·LTV < Σ d·p``
-    model : liquidation model: 0 = DESIGN §4 (``close_factor``); 1 = Aave v2 (50 %); 2 = Aave v3.0–3.2 (100 %
-        at HF ≤ 0.95); 3 = Aave v3.3 and 4 = Aave v3.4+ (whole-position rule with the $2,000 / $1,000
-        thresholds; 3.3 values the collateral left before the fee). See docs/aave.md.
+    model : name of a registered liquidation model (``backtest.models``), e.g. ``"aave"`` (DESIGN §4,
+        ``close_factor``), ``"aave-v2"``, ``"aave-v3"``. A shorthand int is accepted too: 0 = ``"aave"``,
+        1 = Aave v2, 2 = v3.0–3.2, 3 = v3.3, 4 = v3.4+ (with ``dust``).
+    model_args : the model's float64 argument vector; None = derived from ``close_factor`` (``"aave"``)
+        or the int shorthand and ``dust``
     protocol_fee : float64 (K,) or None — share of the bonus part of seized collateral that goes to the
         protocol (Aave's liquidationProtocolFee ÷ 1e4); reduces the liquidator's profit, not the borrower's
         penalty
-    dust : for models 3–4, what a call that would leave < $1,000 of debt or collateral does: 0 = nothing
-        (the call reverts), 1 = shrinks to leave exactly $1,000
+    dust : for the shorthand codes 3–4, what a call that would leave < $1,000 of debt or collateral does:
+        0 = nothing (the call reverts), 1 = shrinks to leave exactly $1,000
+
+    The requirement hooks are ``backtest.engine.tables`` (see there); a rule kind with another requirement
+    passes an object with the same interface (``hooks``, ``pack``, ``liquidation``, ``fees``, ``gas_usd``,
+    ``enforce_ltv``, ``borrowing_power``, ``collateral_mask``).
     """
+
+    hooks = "backtest.engine.tables"
+
 
     ltv: np.ndarray
     liquidation_threshold: np.ndarray
@@ -100,9 +110,40 @@ class Params:
     haircut_k: float = 1.0
     haircut_floor: float = 0.5
     enforce_ltv: bool = False
-    model: int = 0
+    model: int | str = "aave"
     protocol_fee: np.ndarray | None = None
     dust: int = 0
+    model_args: np.ndarray | None = None
+
+    def liquidation(self):
+        """(model plugin, float64 argument vector) of this rule set."""
+        from ..models import get
+
+        name, args = self.model, self.model_args
+        if not isinstance(name, str):
+            code = int(name)
+            name = "aave" if code == 0 else ("aave-v2" if code == 1 else "aave-v3")
+            if args is None and code > 0:
+                args = np.array([code - 1, self.dust], dtype=np.float64)
+        if args is None:
+            args = np.array([self.close_factor], dtype=np.float64) if name == "aave" else \
+                np.array([3, self.dust], dtype=np.float64)
+        return get(name), np.ascontiguousarray(args, dtype=np.float64)
+
+    def pack(self, pc: np.ndarray, pd: np.ndarray, levels: np.ndarray, n_accounts: int):
+        from .tables import pack
+
+        return pack(self, pc, pd, levels, n_accounts)
+
+    def borrowing_power(self, collateral: np.ndarray, debt: np.ndarray, first_prices: np.ndarray) -> float:
+        from .tables import borrowing_power
+
+        return borrowing_power(self, collateral, debt, first_prices)
+
+    def collateral_mask(self, debt: np.ndarray, n_steps: int) -> np.ndarray:
+        from .tables import collateral_mask
+
+        return collateral_mask(self, debt, n_steps)
 
     def fees(self, n_assets: int) -> np.ndarray:
         if self.protocol_fee is None:

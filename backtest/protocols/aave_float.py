@@ -30,6 +30,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from ..models.aave import aave_core
+
 RULE_V2 = 0
 """Aave v2: 50 % of the reserve debt per call."""
 RULE_V3_HF = 1
@@ -161,22 +163,6 @@ def max_debt_to_cover_float(
     return debt_j
 
 
-def _seize(repay: float, d_j: float, p_j: float, c_i: float, p_i: float, bonus: float) -> tuple[float, float]:
-    """(repaid, seized incl. fee) after the collateral cap."""
-    seized = repay * p_j * (1.0 + bonus) / p_i
-    if seized > c_i:
-        return c_i * p_i / (p_j * (1.0 + bonus)), c_i
-    return repay, seized
-
-
-def _leaves_dust(code: int, d_j: float, p_j: float, c_i: float, p_i: float, repaid: float, seized: float,
-                 fee: float) -> bool:
-    if not (repaid < d_j and seized < c_i):
-        return False
-    collateral_left = c_i - seized if code == RULE_V34 else c_i - (seized - fee)
-    return (d_j - repaid) * p_j < MIN_LEFTOVER_USD or collateral_left * p_i < MIN_LEFTOVER_USD
-
-
 def liquidation_call_float(
     rule: int | str,
     d_j: float,
@@ -224,20 +210,9 @@ def liquidation_call_float(
         call reverts under the dust rule.
     """
     code = close_factor_rule(rule)
-    cap = max_debt_to_cover_float(code, hf, d_j, debt_usd_total, c_i * p_i, p_j)
-    repaid, seized = _seize(min(debt_to_cover, cap), d_j, p_j, c_i, p_i, bonus)
-    fee_share = bonus / (1.0 + bonus) * protocol_fee
-    fee = seized * fee_share
-    if code in (RULE_V33, RULE_V34) and _leaves_dust(code, d_j, p_j, c_i, p_i, repaid, seized, fee):
-        if dust != DUST_REDUCE:
-            return 0.0, 0.0, 0.0
-        # Largest call leaving $1,000 of both: debt left ≥ 1000/p_j, collateral left ≥ 1000/p_i.
-        by_debt = d_j - MIN_LEFTOVER_USD / p_j
-        keep = (1.0 if code == RULE_V34 else 1.0 - fee_share) * p_j * (1.0 + bonus) / p_i
-        by_collateral = (c_i - MIN_LEFTOVER_USD / p_i) / keep
-        repay = min(repaid, by_debt, by_collateral)
-        if repay <= 0.0:
-            return 0.0, 0.0, 0.0
-        repaid, seized = _seize(repay, d_j, p_j, c_i, p_i, bonus)
-        fee = seized * fee_share
+    # one source with the engines: the model module's plain-Python call (numba compiles the same function)
+    repaid, seized, fee, _whole, ok = aave_core.py_func(code, dust, d_j, p_j, c_i, p_i, bonus, protocol_fee, hf,
+                                                        debt_usd_total, debt_to_cover)
+    if not ok:
+        return 0.0, 0.0, 0.0
     return repaid, seized, fee

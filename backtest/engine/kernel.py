@@ -1,0 +1,258 @@
+"""The fast replay kernel, written once against two seams: a liquidation model and a rule kind.
+
+This file is a template as well as a module. ``backtest.engine.kernels`` copies it with the two import
+lines between the ``hooks`` markers replaced by the chosen model's call and kind's hooks, so every
+(model, kind) pair gets a kernel of its own that numba compiles with the calls inlined and caches on disk
+(``cache=True``) — no function pointers, no per-step dispatch. Imported as it stands, it is the kernel of
+the default pair (DESIGN §4 close factor, table kinds).
+
+The kernel walks account by account (accounts are independent). Before evaluating a step it asks the
+kind whether the account provably stays healthy over the aligned block of steps starting there, at each
+skipping level from the largest block down; when every level says "maybe", it evaluates the step with
+the same arithmetic, in the same order, as ``reference.replay_reference``. See ``backtest.kinds.tables``
+for the hook signatures.
+"""
+
+# hooks: ``backtest.engine.kernels`` replaces the two lines below in generated copies
+from backtest.models.design import close_factor_call as model_call
+from backtest.engine.tables import bonus, eligible, initial, maint, regime, skip
+# end hooks
+
+import numpy as np
+from numba import njit
+
+from backtest.engine.types import MAX_CALLS_PER_STEP
+
+CAPPED, BLOCKED_BORROW, BLOCKED_WITHDRAW = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def _grow(buf_i, buf_f, n):
+    new_i = np.empty((buf_i.shape[0] * 2, buf_i.shape[1]), dtype=buf_i.dtype)
+    new_f = np.empty((buf_f.shape[0] * 2, buf_f.shape[1]), dtype=buf_f.dtype)
+    new_i[:n] = buf_i[:n]
+    new_f[:n] = buf_f[:n]
+    return new_i, new_f
+
+
+@njit(cache=True, nogil=True)
+def _note(note_i, note_f, n, what, value):
+    """Append one (what, USD) amount: capped events and refused borrows/withdrawals, summed exactly later."""
+    if n == note_i.shape[0]:
+        note_i, note_f = _grow(note_i, note_f, n)
+    note_i[n, 0] = what
+    note_f[n, 0] = value
+    return note_i, note_f, n + 1
+
+
+@njit(cache=True, nogil=True)
+def _log_changes(t, c, d, c0, d0, log_i, log_f, n_log):
+    """Append this account-step's net balance changes; returns the new count, or −1 if the log is full."""
+    need = 0
+    for k in range(c.shape[0]):
+        need += (c[k] != c0[k]) + (d[k] != d0[k])
+    if n_log + need > log_i.shape[0]:
+        return -1
+    for k in range(c.shape[0]):
+        for side in range(2):
+            old = c0[k] if side == 0 else d0[k]
+            new = c[k] if side == 0 else d[k]
+            if new != old:
+                log_i[n_log, 0] = t
+                log_i[n_log, 1] = k
+                log_i[n_log, 2] = side
+                log_f[n_log, 0] = old
+                log_f[n_log, 1] = new
+                n_log += 1
+    return n_log
+
+
+@njit(cache=True, nogil=True)
+def _owed(d, pd, t):
+    owed = 0.0
+    for k in range(d.shape[0]):
+        owed += d[k] * pd[t, k]
+    return owed
+
+
+@njit(cache=True, nogil=True)
+def replay_kernel(pc, pd, levels, kp, margs, fees, gas, enforce, coll, debt,
+                  ev_ptr, ev_step, ev_asset, ev_action, ev_amount):
+    """Replay every account of ``coll``/``debt`` (modified in place) over the grid.
+
+    pc, pd : (T × K) valuation prices of collateral and debt balances
+    levels : int64 block sizes of the skipping levels, largest first, each dividing the one before
+    kp : the kind's compiled parameters (a namedtuple its hooks read)
+    margs : the model's float64 argument vector; fees : (K,) protocol fee share per asset
+    ev_* : events in CSR form by account (``ev_ptr``), amounts in balance units
+    """
+    T, K = pc.shape
+    A = coll.shape[0]
+    realised = np.zeros(T)
+    unrealised = np.zeros(T)
+    calls = np.zeros(T, dtype=np.int64)
+    written = np.zeros(A, dtype=np.bool_)
+    buf_i = np.empty((1024, 4), dtype=np.int64)  # liquidation calls: step, account, debt asset, coll asset
+    buf_f = np.empty((1024, 5), dtype=np.float64)  # repaid, seized, repaid USD, penalty USD, protocol fee
+    n_liq = 0
+    log_i = np.empty((1024, 3), dtype=np.int64)  # net balance changes per account-step: step, asset, side
+    log_f = np.empty((1024, 2), dtype=np.float64)  # balance before the step, after it
+    n_log = 0
+    note_i = np.empty((64, 1), dtype=np.int64)
+    note_f = np.empty((64, 1), dtype=np.float64)
+    n_note = 0
+    c0 = np.empty(K)
+    d0 = np.empty(K)
+    n_levels = levels.shape[0]
+    evaluated = 0
+    for a in range(A):
+        c = coll[a]
+        d = debt[a]
+        e = ev_ptr[a]
+        e_end = ev_ptr[a + 1]
+        t = 0
+        while t < T:
+            next_ev = ev_step[e] if e < e_end else T
+            skipped = False
+            r = regime(kp, a, d)
+            for lv in range(n_levels):
+                block = levels[lv]
+                if t % block == 0:
+                    stop = min(t + block, T)
+                    if stop <= next_ev and skip(kp, lv, t // block, r, c, d):
+                        t = stop
+                        skipped = True
+                        break
+            if skipped:
+                continue
+            evaluated += 1
+            for k in range(K):
+                c0[k] = c[k]
+                d0[k] = d[k]
+            e_start = e
+            calls_here = calls[t]
+            written_now = False
+            # step 0: this account's events at this step, in order
+            while e < e_end and ev_step[e] == t:
+                k = ev_asset[e]
+                amt = ev_amount[e]
+                act = ev_action[e]
+                if act <= 1:  # supply / withdraw change collateral
+                    if act == 0:
+                        c[k] += amt
+                    else:
+                        if amt > c[k]:
+                            note_i, note_f, n_note = _note(note_i, note_f, n_note, CAPPED, (amt - c[k]) * pc[t, k])
+                            amt = c[k]
+                        before = c[k]
+                        c[k] -= amt
+                        if enforce and amt > 0:
+                            rr = regime(kp, a, d)
+                            if initial(kp, a, rr, c, d, pc, pd, t) < _owed(d, pd, t):
+                                c[k] = before
+                                note_i, note_f, n_note = _note(note_i, note_f, n_note, BLOCKED_WITHDRAW,
+                                                               amt * pc[t, k])
+                else:  # borrow / repay change debt
+                    if act == 2:
+                        before = d[k]
+                        d[k] += amt
+                        if enforce and amt > 0:
+                            rr = regime(kp, a, d)
+                            if initial(kp, a, rr, c, d, pc, pd, t) < _owed(d, pd, t):
+                                d[k] = before
+                                note_i, note_f, n_note = _note(note_i, note_f, n_note, BLOCKED_BORROW,
+                                                               amt * pd[t, k])
+                    elif amt > d[k]:
+                        note_i, note_f, n_note = _note(note_i, note_f, n_note, CAPPED, (amt - d[k]) * pd[t, k])
+                        d[k] = 0.0
+                    else:
+                        d[k] -= amt
+                e += 1
+            has_debt = False
+            for k in range(K):
+                if d[k] > 0:
+                    has_debt = True
+            if has_debt:
+                # step 2: liquidation calls while HF < 1 (at most MAX_CALLS_PER_STEP)
+                for _ in range(MAX_CALLS_PER_STEP):
+                    r = regime(kp, a, d)
+                    num = maint(kp, a, r, c, d, pc, pd, t)
+                    den = _owed(d, pd, t)
+                    if not (den > 0 and num / den < 1.0):
+                        break
+                    j = -1
+                    best = -1.0
+                    for k in range(K):
+                        if d[k] > 0 and d[k] * pd[t, k] > best:
+                            j = k
+                            best = d[k] * pd[t, k]
+                    i = -1
+                    best = -1.0
+                    for k in range(K):
+                        if eligible(kp, r, t, k) and c[k] > 0 and c[k] * pc[t, k] > best:
+                            i = k
+                            best = c[k] * pc[t, k]
+                    if i < 0:
+                        break
+                    lb = bonus(kp, r, t, i)
+                    repaid, seized, fee_amt, whole, ok = model_call(margs, d[j], pd[t, j], c[i], pc[t, i], lb,
+                                                                    fees[i], num / den, den)
+                    if not ok:
+                        break
+                    if repaid * pd[t, j] * lb - fee_amt * pc[t, i] - gas <= 0:
+                        break
+                    d[j] -= repaid
+                    if whole:
+                        c[i] = 0.0
+                    else:
+                        c[i] -= seized
+                    if n_liq == buf_i.shape[0]:
+                        buf_i, buf_f = _grow(buf_i, buf_f, n_liq)
+                    buf_i[n_liq, 0] = t
+                    buf_i[n_liq, 1] = a
+                    buf_i[n_liq, 2] = j
+                    buf_i[n_liq, 3] = i
+                    buf_f[n_liq, 0] = repaid
+                    buf_f[n_liq, 1] = seized
+                    buf_f[n_liq, 2] = repaid * pd[t, j]
+                    buf_f[n_liq, 3] = repaid * pd[t, j] * lb
+                    buf_f[n_liq, 4] = fee_amt
+                    n_liq += 1
+                    calls[t] += 1
+                # step 3: write-off when no eligible collateral is left
+                r = regime(kp, a, d)
+                has_debt = False
+                no_coll = True
+                for k in range(K):
+                    if d[k] > 0:
+                        has_debt = True
+                    if eligible(kp, r, t, k) and c[k] != 0.0:
+                        no_coll = False
+                if has_debt and no_coll:
+                    owed = 0.0
+                    for k in range(K):
+                        owed += d[k] * pd[t, k]
+                        d[k] = 0.0
+                    realised[t] += owed
+                    written[a] = True
+                    written_now = True
+                    has_debt = False
+                if has_debt:
+                    dd = 0.0
+                    cc = 0.0
+                    for k in range(K):
+                        dd += d[k] * pd[t, k]
+                        if eligible(kp, r, t, k):
+                            cc += c[k] * pc[t, k]
+                    if dd > cc:
+                        unrealised[t] += dd - cc
+            if e != e_start or calls_here != calls[t] or written_now:
+                done = _log_changes(t, c, d, c0, d0, log_i, log_f, n_log)
+                while done < 0:  # log full: double it and retry
+                    log_i, log_f = _grow(log_i, log_f, n_log)
+                    done = _log_changes(t, c, d, c0, d0, log_i, log_f, n_log)
+                n_log = done
+            t += 1
+    return (realised, unrealised, calls, log_i[:n_log].copy(), log_f[:n_log].copy(), written,
+            note_i[:n_note, 0].copy(), note_f[:n_note, 0].copy(), buf_i[:n_liq].copy(), buf_f[:n_liq].copy(),
+            evaluated)

@@ -1,0 +1,196 @@
+"""The requirement seam's standard implementation: parameter tables ``[update, row, asset]``.
+
+Every built-in rule kind compiles to tables (``engine.types.Params``): ``asset`` is one row, ``cross``
+adds a row per correlated group chosen by the account's debts, ``isolated`` fixes a row per engine
+account, ``dynamic`` adds a time row per recomputation, ``liquidity-haircut`` scales by depth. The account's
+parameter row, the liquidity haircut and the block bound exist here once, for both engines.
+
+The hooks (numba functions; the reference engine runs their Python source, the fast kernel their
+compiled form) — a rule kind with another requirement supplies the same six in its own module:
+
+``regime(kp, a, d) -> int``
+    the account's parameter row given its debts (kinds without rows return 0)
+``maint(kp, a, r, c, d, pc, pd, t) -> float``
+    collateral value counted for maintenance: the account is liquidatable when it is below its debt
+    ``Σ d·pd`` (the health factor is their ratio)
+``initial(kp, a, r, c, d, pc, pd, t) -> float``
+    borrowing capacity (initial margin) for ``enforce_ltv``
+``eligible(kp, r, t, k) -> bool``
+    collateral asset ``k`` can be seized and backs debt (counts against bad debt)
+``bonus(kp, r, t, k) -> float``
+    liquidation bonus of collateral ``k``
+``skip(kp, level, b, r, c, d) -> bool``
+    True only if the account provably stays healthy over block ``b`` of skipping level ``level`` (a kind
+    without a bound returns False and is evaluated every step: correct, slower)
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+from numba import njit
+
+from .blocks import block_reduce
+
+HOOKS = "backtest.engine.tables"
+
+TableKp = namedtuple("TableKp", [
+    "ltv3", "lt3", "lb3", "upd", "rows", "gmask", "depth", "haircut", "hk", "hfloor",
+    "ltmin", "pcmin", "pcmax", "pdmax", "depthmin",
+])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def haircut_factor(c, p, depth, hk, hfloor):
+    """Liquidity haircut: ``max(floor, 1 − k·size/depth)``; no size → 1, no depth → floor."""
+    size = c * p
+    if size == 0.0:
+        return 1.0
+    if depth <= 0.0:
+        return hfloor
+    return max(hfloor, 1.0 - hk * size / depth)
+
+
+@njit(cache=True, nogil=True)
+def regime(kp, a, d):
+    """Fixed row, else the first group holding every debt asset (row g + 1), else row 0."""
+    fixed = kp.rows[a]
+    if fixed >= 0:
+        return fixed
+    gmask = kp.gmask
+    for g in range(gmask.shape[0]):
+        ok = True
+        owes = False
+        for k in range(d.shape[0]):
+            if d[k] > 0:
+                owes = True
+                if not gmask[g, k]:
+                    ok = False
+                    break
+        if ok and owes:
+            return g + 1
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def maint(kp, a, r, c, d, pc, pd, t):
+    """``Σ c·p·LT·f`` over assets with LT > 0 (f the haircut, 1 without depth data)."""
+    u = kp.upd[t]
+    num = 0.0
+    for k in range(c.shape[0]):
+        lt = kp.lt3[u, r, k]
+        if lt > 0:
+            if kp.haircut:
+                num += c[k] * pc[t, k] * lt * haircut_factor(c[k], pc[t, k], kp.depth[t, k], kp.hk, kp.hfloor)
+            else:
+                num += c[k] * pc[t, k] * lt
+    return num
+
+
+@njit(cache=True, nogil=True)
+def initial(kp, a, r, c, d, pc, pd, t):
+    """``Σ c·p·LTV·f``."""
+    u = kp.upd[t]
+    cap = 0.0
+    for k in range(c.shape[0]):
+        if kp.haircut:
+            cap += c[k] * pc[t, k] * kp.ltv3[u, r, k] * haircut_factor(c[k], pc[t, k], kp.depth[t, k], kp.hk,
+                                                                       kp.hfloor)
+        else:
+            cap += c[k] * pc[t, k] * kp.ltv3[u, r, k]
+    return cap
+
+
+@njit(cache=True, nogil=True)
+def eligible(kp, r, t, k):
+    return kp.lt3[kp.upd[t], r, k] > 0
+
+
+@njit(cache=True, nogil=True)
+def bonus(kp, r, t, k):
+    return kp.lb3[kp.upd[t], r, k]
+
+
+@njit(cache=True, nogil=True)
+def skip(kp, level, b, r, c, d):
+    """``Σ c·p_min·LT_min·f_min ≥ Σ d·p_max`` over the block (float rounding is monotone: exact, not approximate)."""
+    pdmax = kp.pdmax[level]
+    has_debt = False
+    upper_debt = 0.0
+    for k in range(d.shape[0]):
+        if d[k] > 0:
+            has_debt = True
+            upper_debt += d[k] * pdmax[b, k]
+    if not has_debt:
+        return True
+    ltmin = kp.ltmin[level]
+    pcmin = kp.pcmin[level]
+    lower_coll = 0.0
+    for k in range(c.shape[0]):
+        if c[k] != 0.0 and ltmin[b, r, k] > 0:
+            if kp.haircut:
+                lower_coll += c[k] * pcmin[b, k] * ltmin[b, r, k] * haircut_factor(
+                    c[k], kp.pcmax[level][b, k], kp.depthmin[level][b, k], kp.hk, kp.hfloor)
+            else:
+                lower_coll += c[k] * pcmin[b, k] * ltmin[b, r, k]
+    return lower_coll >= upper_debt
+
+
+def pack(params, pc: np.ndarray, pd: np.ndarray, levels: np.ndarray, n_accounts: int) -> TableKp:
+    """The hooks' parameters for ``params`` (``engine.types.Params``) on valuation prices ``pc``/``pd``."""
+    T, K = pc.shape
+    A = n_accounts
+    ltv3, lt3, lb3 = params.tables()
+    upd = params.updates(T)
+    haircut = params.depth_usd is not None
+    depth = np.ascontiguousarray(params.depth_usd, dtype=np.float64) if haircut else np.ones((1, 1))
+    lt_by_step = lt3[upd]  # (T, R, K): thresholds in force at each step
+    ltmin, pcmin, pcmax, pdmax, depthmin = [], [], [], [], []
+    for block in levels.tolist():
+        ltmin.append(block_reduce(lt_by_step, block, "min"))
+        pcmin.append(block_reduce(pc, block, "min"))
+        pcmax.append(block_reduce(pc, block, "max"))
+        pdmax.append(block_reduce(pd, block, "max"))
+        depthmin.append(block_reduce(depth, block, "min") if haircut else np.ones((1, 1)))
+    return TableKp(ltv3, lt3, lb3, upd, params.rows(A), params.groups(K), depth, bool(haircut),
+                   float(params.haircut_k), float(params.haircut_floor),
+                   tuple(ltmin), tuple(pcmin), tuple(pcmax), tuple(pdmax), tuple(depthmin))
+
+
+# -- metrics of table kinds (vectorised; the generic fallback in backtest.metrics uses the hooks) -------
+def parameter_rows(params, debt: np.ndarray) -> np.ndarray:
+    """Parameter row of every account given its debts (fixed rows, else the first group holding all debts)."""
+    rows = params.rows(debt.shape[0]).copy()
+    dynamic = rows < 0
+    if dynamic.any():
+        owes = debt[dynamic] > 0
+        chosen = np.zeros(int(dynamic.sum()), dtype=np.int64)
+        groups = params.groups(debt.shape[1])
+        for g in range(len(groups) - 1, -1, -1):  # walk backwards so the first qualifying group wins
+            ok = owes.any(axis=1) & ~(owes & ~groups[g]).any(axis=1)
+            chosen[ok] = g + 1
+        rows[dynamic] = chosen
+    return rows
+
+
+def borrowing_power(params, collateral: np.ndarray, debt: np.ndarray, first_prices: np.ndarray) -> float:
+    """Σ over all accounts of ``c·p·LTV_eff`` at the first grid step's prices (USD)."""
+    ltv3 = params.tables()[0]
+    u0 = int(params.updates(1)[0])
+    ltv = ltv3[u0][parameter_rows(params, debt)]
+    value = collateral * first_prices
+    if params.depth_usd is not None:
+        depth = np.asarray(params.depth_usd, dtype=np.float64)[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.maximum(params.haircut_floor, 1.0 - params.haircut_k * value / depth)
+        factor = np.where(value == 0, 1.0, np.where(depth <= 0, params.haircut_floor, factor))
+        ltv = ltv * factor
+    return float(np.sum(value * ltv))
+
+
+def collateral_mask(params, debt: np.ndarray, n_steps: int) -> np.ndarray:
+    """(A, K) bool: assets that back debt (LT > 0) for each account at the last step."""
+    lt3 = params.tables()[1]
+    u_last = int(params.updates(n_steps)[-1])
+    return lt3[u_last][parameter_rows(params, debt)] > 0

@@ -1,0 +1,137 @@
+"""Liquidation models as named plug-ins: one registry that config, runner and both engines use.
+
+A model is what happens when an account is liquidatable: how much of the chosen debt one call may repay
+and how much collateral it takes. Each model family is one module that builds :class:`Model` objects and
+calls :func:`register`; adding a model is one module plus one import in :data:`BUILTIN` (or a
+``register`` call from anywhere, e.g. a test folder), with no edits elsewhere.
+
+The liquidation *call* has one signature for every model, and one source: a plain Python function that
+numba can compile. The reference engine calls the Python function itself (the float spec); the fast
+kernel calls its compiled form, generated into a kernel of its own (``backtest.engine.kernels``)::
+
+    call(args, d_j, p_j, c_i, p_i, bonus, fee, hf, debt_usd) -> (repaid, seized, fee_amount, whole, ok)
+
+``args`` is the model's float64 vector (built once per rule set by :meth:`Model.engine_args` from its
+config keys); ``d_j``/``p_j`` the debt in the chosen debt asset and its (valuation) price; ``c_i``/``p_i``
+the chosen collateral and its price; ``bonus`` the liquidation bonus of the collateral; ``fee`` its protocol
+fee share; ``hf`` the health factor before the call; ``debt_usd`` the account's total debt. It returns the
+debt repaid and collateral seized (token units, the protocol fee included in ``seized``), the protocol's part,
+whether the whole collateral balance was taken, and ``ok = False`` when no call is made (e.g. a call that
+would revert).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ..errors import ConfigError
+
+#: Keys of ``[market]`` that every model shares; everything else belongs to a model.
+COMMON_KEYS: dict[str, Any] = {"liquidation": "aave", "gas_usd": 0.0, "slippage": "none"}
+
+
+@dataclass(frozen=True)
+class Model:
+    """One liquidation model.
+
+    name : the ``[market] liquidation`` value
+    keys : model-specific ``[market]`` keys and their defaults
+    parse : ``parse(table, where, written) -> settings`` — validates the model's keys of a merged
+        ``[market]`` table (defaults filled; ``written`` = the keys the user wrote) and returns the resolved
+        settings (plain data, JSON-able); raises ``ConfigError`` naming the key
+    engine_args : ``engine_args(settings) -> float64 vector`` passed to ``call``
+    call : numba-compiled liquidation call (signature in the module doc); ``call.py_func`` is the float spec
+    fees : ``fees(settings, n_assets) -> float64 (K,)`` protocol fee share per asset (default zeros)
+    needs : data the model needs from the store: ``"indices"`` (interest indices → balance growth)
+    interest : accepts ``[market.interest.<SYM>]`` rate curves
+    summary : one line for docs and ``--help``
+    """
+
+    name: str
+    keys: Mapping[str, Any]
+    parse: Callable[[Mapping[str, Any], str, frozenset], dict]
+    engine_args: Callable[[Mapping[str, Any]], np.ndarray]
+    call: Any
+    fees: Callable[[Mapping[str, Any], int], np.ndarray] | None = None
+    needs: frozenset[str] = frozenset()
+    interest: bool = False
+    summary: str = ""
+
+    @property
+    def spec(self) -> Callable:
+        """The plain-Python float spec (the compiled call's source)."""
+        return getattr(self.call, "py_func", self.call)
+
+    def fee_vector(self, settings: Mapping[str, Any], n_assets: int) -> np.ndarray:
+        if self.fees is None:
+            return np.zeros(n_assets)
+        return np.ascontiguousarray(self.fees(settings, n_assets), dtype=np.float64)
+
+
+MODELS: dict[str, Model] = {}
+PLANNED: tuple[str, ...] = ("comet", "compound-v2", "morpho-blue", "maker-clipper", "liquity")
+BUILTIN = ("backtest.models.design", "backtest.models.aave")
+_loaded = False
+
+
+def register(model: Model) -> Model:
+    """Add ``model`` to the registry (a later registration of the same name replaces it)."""
+    MODELS[model.name] = model
+    return model
+
+
+def _load_builtin() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for mod in BUILTIN:
+            importlib.import_module(mod)
+
+
+def names() -> tuple[str, ...]:
+    _load_builtin()
+    return tuple(MODELS)
+
+
+def get(name: str) -> Model:
+    """The model registered as ``name``; ``KeyError`` if none."""
+    _load_builtin()
+    return MODELS[name]
+
+
+def all_keys() -> dict[str, Any]:
+    """Every ``[market]`` key any model declares (common keys first) → default of its first owner."""
+    _load_builtin()
+    out = dict(COMMON_KEYS)
+    for m in MODELS.values():
+        for k, v in m.keys.items():
+            out.setdefault(k, v)
+    if any(m.interest for m in MODELS.values()):
+        out.setdefault("interest", {})
+    return out
+
+
+def owners(key: str) -> list[str]:
+    """Names of the models that accept ``key``."""
+    _load_builtin()
+    return [m.name for m in MODELS.values() if key in m.keys or (key == "interest" and m.interest)]
+
+
+def check_name(value: Any, where: str) -> str:
+    """``value`` as a registered model name, or a one-line ``ConfigError``."""
+    from ..config import _choice  # shared choice/hint wording
+
+    return _choice(value, where, names(), PLANNED)
+
+
+def reject(key: str, model: Model, where: str) -> ConfigError:
+    """The error for a model-specific ``key`` written in a table whose model does not use it."""
+    own = owners(key)
+    if key == "close_factor":
+        return ConfigError(f"{where}.close_factor: fixed by the protocol for liquidation = {model.name!r} "
+                           f"(only used with liquidation = {' or '.join(repr(o) for o in own)})")
+    return ConfigError(f"{where}.{key}: only valid with liquidation = {' or '.join(repr(o) for o in own)}")
