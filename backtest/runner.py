@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -19,18 +18,17 @@ import pandas as pd
 
 from . import __version__
 from .config import RunConfig, RuleSet
-from .engine.fast import replay_fast
-from .engine.reference import replay_reference
-from .engine.types import Book, Events, Params, ReplayResult
+from .engine import kernels
+from .engine.types import Book, Events, ReplayResult
 from .errors import ConfigError, MbtError
+from .executors import EXECUTORS, get_executor
+from .jobs import ENGINES, HISTORICAL, Job, expand, kernel_pairs, run_job
 from .metrics import METRICS, compute_metrics, json_value
-from .rules import DEPTH_FACTOR, Compiled, RunData, compile_rule
+from .rules import DEPTH_FACTOR, Compiled, RunData
 from .store import Store
 from .timeutil import format_instant
 
-ENGINES = {"fast": replay_fast, "reference": replay_reference}
-EXECUTORS = ("local", "processes")
-SCENARIO = "historical"
+SCENARIO = HISTORICAL
 
 
 @dataclass
@@ -54,6 +52,7 @@ class RuleOutcome:
     compiled: Compiled
     result: ReplayResult
     metrics: dict
+    scenario: str = HISTORICAL
 
 
 def _ts(us: int) -> str:
@@ -98,7 +97,7 @@ def load_inputs(store: Store, cfg: RunConfig) -> RunInputs:
     assets = sorted(a for a, _ in rows)
     grid_assets = sorted(a for a, in_pos in rows if in_pos)
     for rule in cfg.rules:
-        if rule.kind != "isolated":
+        if rule.plugin.asset_params:
             rule.params(assets)  # raises naming the first asset without parameters
     available = {a: list(s) for a, s in store.query("price_sources", assets=assets).fetchall()}
     sources = _choose_sources(cfg, available, assets)
@@ -156,18 +155,18 @@ def load_inputs(store: Store, cfg: RunConfig) -> RunInputs:
     for arr in (events.account, events.asset, events.action, events.amount):
         h.update(arr.tobytes())
     data = RunData(assets, accounts, grid, cfg.start_us, prices, Book(coll, debt), events, series)
-    kinds = {rule.kind for rule in cfg.rules}
-    if "isolated" in kinds:
+    needs = set().union(*(rule.plugin.needs | rule.market.plugin.needs for rule in cfg.rules))
+    if "position_rows" in needs or "event_markets" in needs:
         data.position_rows = store.query("run_position_rows", assets=assets).fetchnumpy()
         data.event_markets = np.asarray(ev["market"], dtype=object)
         h.update("\x1f".join(map(str, data.position_rows["market"].tolist())).encode())
         h.update("\x1f".join(map(str, data.event_markets.tolist())).encode())
-    if "cross" in kinds:
+    if "emode" in needs:
         em = store.query("run_emode").fetchnumpy()
         data.emode = np.full(len(accounts), None, dtype=object)
         data.emode[np.asarray(em["ai"], dtype=np.int64)] = np.asarray(em["emode"], dtype=object)
         h.update("\x1f".join(map(str, data.emode.tolist())).encode())
-    if any(rule.market.model > 0 for rule in cfg.rules):
+    if "indices" in needs:
         raw = store.query("run_indices", assets=assets, end=end).fetchnumpy()
         data.indices = {}
         names = np.asarray(raw["asset"], dtype=object)
@@ -178,7 +177,7 @@ def load_inputs(store: Store, cfg: RunConfig) -> RunInputs:
                                    np.asarray(raw["variable_borrow_index"][sel], np.float64))
             for arr in data.indices[asset]:
                 h.update(arr.tobytes())
-    if "liquidity-haircut" in kinds:
+    if "depth" in needs:
         data.depth_usd = _depth(store, assets, grid, end)
         h.update(np.nan_to_num(data.depth_usd, nan=-1.0).tobytes())
     return RunInputs(assets, accounts, grid, prices, Book(coll, debt), events, sources, h.hexdigest(), data)
@@ -203,35 +202,31 @@ def _depth(store: Store, assets: list[str], grid: np.ndarray, end: str) -> np.nd
     return out
 
 
-def _replay_job(engine: str, prices: np.ndarray, compiled: Compiled) -> ReplayResult:
-    return ENGINES[engine](prices, compiled.book, compiled.events, compiled.params, growth=compiled.growth)
-
-
 def execute(cfg: RunConfig, inputs: RunInputs, *, engine: str = "fast", executor: str = "local",
-            progress=None) -> list[RuleOutcome]:
-    """Replay every rule set of ``cfg`` on ``inputs`` and compute its metrics (baseline first)."""
-    compiled = [compile_rule(rule, inputs.data) for rule in cfg.rules]
-    if executor == "processes" and len(compiled) > 1:
-        with ProcessPoolExecutor() as pool:
-            futures = [pool.submit(_replay_job, engine, inputs.prices, c) for c in compiled]
-            results = []
-            for rule, fut in zip(cfg.rules, futures):
-                results.append(fut.result())
-                if progress:
-                    progress(rule.name)
-    else:
-        results = []
-        for rule, c in zip(cfg.rules, compiled):
-            results.append(_replay_job(engine, inputs.prices, c))
-            if progress:
-                progress(rule.name)
+            scheduler: str | None = None, progress=None, notice=None) -> list[RuleOutcome]:
+    """Replay every job of ``cfg`` on ``inputs`` with ``executor`` and compute its metrics.
+
+    ``progress(label)`` is called as each job finishes; ``notice(text)`` for one-off messages (compiling
+    kernels, where the jobs run). Results are the same, bit for bit, whatever the executor.
+    """
+    jobs = expand(cfg, inputs.data, engine=engine)
+    pairs = kernel_pairs(jobs)
+    cold = [p for p in pairs if not kernels.is_warm(*p)]
+    if cold and notice:
+        notice(kernels.COMPILE_NOTICE)
+    with get_executor(executor, scheduler=scheduler) as ex:
+        if notice and executor != "local":
+            notice(ex.describe())
+        results = ex.map(run_job, jobs, progress=(lambda i, job: progress(job.label)) if progress else None)
+    for p in cold:
+        kernels.mark_warm(*p)
     outcomes: list[RuleOutcome] = []
-    baseline_bp: float | None = None
-    for rule, c, res in zip(cfg.rules, compiled, results):
-        m = compute_metrics(res, c.book, inputs.prices, c.params, baseline_bp, c.owner)
-        if baseline_bp is None:
-            baseline_bp = float(m["borrowing_power_usd"])
-        outcomes.append(RuleOutcome(rule, c, res, m))
+    baseline_bp: dict[str, float] = {}
+    for job, res in zip(jobs, results):
+        c = job.compiled
+        m = compute_metrics(res, c.book, job.prices, c.params, baseline_bp.get(job.scenario), c.owner)
+        baseline_bp.setdefault(job.scenario, float(m["borrowing_power_usd"]))
+        outcomes.append(RuleOutcome(job.rule, c, res, m, job.scenario))
     return outcomes
 
 
@@ -242,14 +237,14 @@ def _result_tables(run_id: str, inputs: RunInputs, outcomes: list[RuleOutcome]) 
     for o in outcomes:
         name = o.rule.name
         metrics.append(pd.DataFrame({
-            "run_id": run_id, "rule": name, "kind": o.rule.kind, "scenario": SCENARIO,
+            "run_id": run_id, "rule": name, "kind": o.rule.kind, "scenario": o.scenario,
             "metric": list(METRICS),
             "value": pd.array([o.metrics[m] for m in METRICS], dtype="Float64"),
         }))
         liq = o.result.liquidations.sorted()
         owners = liq.account if o.compiled.owner is None else o.compiled.owner[liq.account]
         liqs.append(pd.DataFrame({
-            "run_id": run_id, "rule": name, "scenario": SCENARIO,
+            "run_id": run_id, "rule": name, "scenario": o.scenario,
             "ts": grid_ts[liq.step], "account": inputs.accounts[owners],
             "debt_asset": assets[liq.debt_asset], "collateral_asset": assets[liq.collateral_asset],
             "debt_repaid": liq.debt_repaid, "collateral_seized": liq.collateral_seized,
@@ -259,7 +254,7 @@ def _result_tables(run_id: str, inputs: RunInputs, outcomes: list[RuleOutcome]) 
         }))
         r = o.result
         series.append(pd.DataFrame({
-            "run_id": run_id, "rule": name, "scenario": SCENARIO, "ts": grid_ts,
+            "run_id": run_id, "rule": name, "scenario": o.scenario, "ts": grid_ts,
             "collateral_usd": r.collateral_usd, "debt_usd": r.debt_usd,
             "bad_debt_usd": np.cumsum(r.realised_bad_debt) + r.unrealised_bad_debt,
             "liquidations": r.liquidation_calls,
@@ -278,14 +273,15 @@ class RunOutput:
 
     def results(self) -> list[dict]:
         """One dict per rule set: rule, kind, scenario and every §5 metric (JSON-ready values)."""
-        return [{"rule": o.rule.name, "kind": o.rule.kind, "scenario": SCENARIO,
+        return [{"rule": o.rule.name, "kind": o.rule.kind, "scenario": o.scenario,
                  **{m: json_value(m, o.metrics[m]) for m in METRICS}} for o in self.outcomes]
 
     def document(self) -> dict:
         return {"run_id": self.run_id, "results": self.results()}
 
 
-def run(store: Store, cfg: RunConfig, *, engine: str = "fast", executor: str = "local") -> RunOutput:
+def run(store: Store, cfg: RunConfig, *, engine: str = "fast", executor: str = "local",
+        scheduler: str | None = None) -> RunOutput:
     """Load, replay, measure and store one run; returns what the CLI prints."""
     if engine not in ENGINES:
         raise MbtError(f"--engine: unknown engine {engine!r} (fast, reference)")
@@ -295,9 +291,12 @@ def run(store: Store, cfg: RunConfig, *, engine: str = "fast", executor: str = "
     config_json = cfg.canonical_json()
     config_hash = hashlib.sha256(config_json.encode()).hexdigest()
     run_id = hashlib.sha256(f"{config_json}\n{inputs.fingerprint}".encode()).hexdigest()[:16]
-    outcomes = execute(cfg, inputs, engine=engine, executor=executor,
-                       progress=lambda name: print(f"replayed rule set {name!r}", file=sys.stderr)
-                       if sys.stderr.isatty() else None)
+    if scheduler is not None and executor != "dask":
+        raise MbtError(f"--scheduler: only used with --executor dask (not {executor!r})")
+    tty = sys.stderr.isatty()
+    outcomes = execute(cfg, inputs, engine=engine, executor=executor, scheduler=scheduler,
+                       progress=(lambda name: print(f"replayed rule set {name!r}", file=sys.stderr)) if tty else None,
+                       notice=lambda text: print(f"mbt: {text}", file=sys.stderr))
     tables = _result_tables(run_id, inputs, outcomes)
     store.write_run({
         "run_id": run_id, "name": cfg.name, "created_at": datetime.now(timezone.utc),

@@ -30,7 +30,6 @@ from .types import Book, Events, Liquidations, ReplayResult
 
 COARSE_BLOCK = 256
 FINE_BLOCK = 16
-COMPILE_NOTICE = "compiling kernels, first run only"
 
 def _fixed_point(values: np.ndarray, emin: int) -> list[int]:
     """Each float64 of ``values`` as the exact integer ``value · 2**-emin`` (``emin`` ≤ every exponent)."""

@@ -79,3 +79,35 @@ def _generated(model_module: str, model_name: str, hooks: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+COMPILE_NOTICE = "compiling kernels, first run only"
+
+
+def _marker(model_call, hooks: str) -> Path:
+    import numba
+
+    py = getattr(model_call, "py_func", model_call)
+    text = _source(py.__module__, py.__name__, hooks) + numba.__version__
+    for mod in (py.__module__, hooks):
+        spec = importlib.util.find_spec(mod)
+        if spec is not None and spec.origin and os.path.exists(spec.origin):
+            text += f"{mod}:{os.stat(spec.origin).st_mtime_ns}"
+    return kernel_dir() / f"warm_{hashlib.sha256(text.encode()).hexdigest()[:20]}"
+
+
+def is_warm(model_call, hooks: str) -> bool:
+    """True when this pair's kernel has been compiled into the on-disk cache before (on this machine)."""
+    try:
+        return _marker(model_call, hooks).exists()
+    except OSError:
+        return False
+
+
+def mark_warm(model_call, hooks: str) -> None:
+    try:
+        path = _marker(model_call, hooks)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError:
+        pass

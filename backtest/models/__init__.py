@@ -123,7 +123,7 @@ def owners(key: str) -> list[str]:
 
 def check_name(value: Any, where: str) -> str:
     """``value`` as a registered model name, or a one-line ``ConfigError``."""
-    from ..config import _choice  # shared choice/hint wording
+    from ..confkit import _choice  # shared choice/hint wording
 
     return _choice(value, where, names(), PLANNED)
 

@@ -81,7 +81,7 @@ def _parse_v2(table: Mapping[str, Any], where: str, written: frozenset) -> dict:
 
 
 def _parse_v3(table: Mapping[str, Any], where: str, written: frozenset) -> dict:
-    from ..config import _choice, _hint, _number, _string
+    from ..confkit import _choice, _hint, _number, _string
 
     version = _string(table["version"], f"{where}.version")
     if version not in V3_VERSIONS:

@@ -28,7 +28,7 @@ def close_factor_call(args, d_j, p_j, c_i, p_i, bonus, fee, hf, debt_usd):
 
 
 def _parse(table: Mapping[str, Any], where: str, written: frozenset) -> dict:
-    from ..config import _number
+    from ..confkit import _number
 
     cf = _number(table["close_factor"], f"{where}.close_factor")
     if not 0 < cf <= 1:

@@ -145,9 +145,15 @@ def test_aave_market_keys(snippet, expected):
     assert expected in error(BASE + snippet)
 
 
-def test_aave_models_map_to_engine_codes():
-    assert cfg(BASE + '[market]\nliquidation = "aave-v2"\n').rules[0].market.model == 1
-    assert cfg(BASE + '[market]\nliquidation = "aave-v3"\nversion = "v3.1"\n').rules[0].market.model == 2
-    assert cfg(BASE + '[market]\nliquidation = "aave-v3"\nversion = "v3.3"\n').rules[0].market.model == 3
-    assert cfg(BASE + '[market]\nliquidation = "aave-v3"\n').rules[0].market.model == 4
-    assert cfg(BASE).rules[0].market.model == 0
+def test_models_come_from_the_registry_with_their_engine_arguments():
+    def market(snippet):
+        return cfg(BASE + snippet).rules[0].market
+
+    m = market('[market]\nliquidation = "aave-v2"\n')
+    assert m.plugin.name == "aave-v2" and m.engine_args().tolist() == [0, 0]
+    assert market('[market]\nliquidation = "aave-v3"\nversion = "v3.1"\n').engine_args().tolist() == [1, 0]
+    assert market('[market]\nliquidation = "aave-v3"\nversion = "v3.3"\ndust = "reduce"\n').engine_args().tolist() == [2, 1]
+    assert market('[market]\nliquidation = "aave-v3"\n').engine_args().tolist() == [3, 0]
+    plain = market("")
+    assert plain.plugin.name == "aave" and plain.engine_args().tolist() == [0.5]
+    assert "indices" in market('[market]\nliquidation = "aave-v3"\n').plugin.needs and not plain.plugin.needs

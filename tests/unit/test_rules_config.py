@@ -103,9 +103,11 @@ def test_all_kinds_side_by_side_with_defaults_filled():
                                         horizon_days=1.0, floor=0.5, cap=0.95, update_every_s=86400, max_step=0.05)
     assert h.haircut == HaircutSettings(k=1.0, floor=0.5)
     canon = c.canonical()["rules"]
-    assert canon[1]["markets"]["m1"] == {"collateral": "WETH", "debt": "USDC", "ltv": 0.80,
-                                         "liquidation_threshold": 0.86, "liquidation_bonus": 0.05}
-    assert canon[2]["groups"]["stables"]["assets"] == ["USDC", "DAI"]
+    # order-significant tables stay lists of [name, settings] in config order (run_id must see the order)
+    assert canon[1]["markets"][0] == ["m1", {"collateral": "WETH", "debt": "USDC", "ltv": 0.80,
+                                             "liquidation_threshold": 0.86, "liquidation_bonus": 0.05}]
+    assert [m for m, _ in canon[1]["markets"]] == ["m1", "m2"]
+    assert dict(canon[2]["groups"])["stables"]["assets"] == ["USDC", "DAI"]
     assert canon[3]["dynamic"]["min_history"] == 30 and canon[4]["haircut"] == {"k": 1.0, "floor": 0.5}
     assert [r["enforce_ltv"] for r in canon] == [False] * 5
 

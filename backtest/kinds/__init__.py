@@ -1,0 +1,83 @@
+"""Rule kinds (margin methods) as named plug-ins: one registry that config, runner and engines use.
+
+A kind says how a rule set's margin requirement is computed. Each kind is one module that builds a
+:class:`Kind` and calls :func:`register`:
+
+- its TOML schema: the ``[[rules]]`` keys it owns (``keys``) and ``parse``, which validates them and
+  returns the resolved settings (stored on the ``RuleSet``);
+- its canonical form (``canonical``): plain data hashed into ``run_id`` — tables whose order changes
+  results (first group wins, first market routes) stay lists, in config order;
+- the data it needs from the store (``needs``): ``position_rows``, ``event_markets``, ``emode``, ``depth``;
+- its compile step (``compile``): rule set + run data → engine inputs (``rules.Compiled``). The engine
+  parameters it returns carry the **requirement seam**: the hooks module (maintenance value, initial
+  capacity, eligible collateral, bonus, an optional block bound) — ``backtest.engine.tables`` for every
+  built-in kind; a kind with another requirement names its own module (see ``engine/tables.py``).
+
+Adding a kind is one module plus a ``register`` call (built-ins are listed in :data:`BUILTIN`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+KINDS: dict[str, "Kind"] = {}
+PLANNED: tuple[str, ...] = ("portfolio",)
+BUILTIN = ("backtest.kinds.asset", "backtest.kinds.isolated", "backtest.kinds.cross", "backtest.kinds.dynamic",
+           "backtest.kinds.haircut")
+_loaded = False
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One rule kind.
+
+    name : the ``kind`` value
+    keys : ``[[rules]]`` keys this kind owns (only valid with it)
+    parse : ``parse(table, where, assets) -> {field: settings}`` — ``table`` is the resolved rule table,
+        ``assets`` its parsed ``[rules.assets]``; the returned fields are stored on the ``RuleSet``
+        (``markets``, ``groups``, ``dynamic``, ``haircut`` for the built-ins, else in ``RuleSet.options``)
+    canonical : ``canonical(rule) -> dict`` of the kind's settings as plain data for ``run_id``
+    compile : ``compile(rule, data, base) -> Compiled``; ``base`` holds the market's engine arguments
+    needs : data loaded for it by the runner
+    asset_params : every asset of the run must have ``[rules.assets]`` parameters
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    parse: Callable[[Mapping[str, Any], str, Mapping[str, Any]], dict]
+    canonical: Callable[[Any], dict]
+    compile: Callable[[Any, Any, dict], Any]
+    needs: frozenset[str] = frozenset()
+    asset_params: bool = True
+    summary: str = ""
+
+
+def register(kind: Kind) -> Kind:
+    KINDS[kind.name] = kind
+    return kind
+
+
+def _load_builtin() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for mod in BUILTIN:
+            importlib.import_module(mod)
+
+
+def names() -> tuple[str, ...]:
+    _load_builtin()
+    return tuple(KINDS)
+
+
+def get(name: str) -> Kind:
+    _load_builtin()
+    return KINDS[name]
+
+
+def owned_keys() -> dict[str, str]:
+    """Every kind-owned ``[[rules]]`` key → the kind that owns it."""
+    _load_builtin()
+    return {key: k.name for k in KINDS.values() for key in k.keys}
