@@ -60,12 +60,16 @@ def compute_metrics(result: ReplayResult, book: Book, prices: np.ndarray, params
     owner : run account of each engine account when they differ (isolated positions); insolvency counts
         run accounts
     """
+    with np.errstate(all="ignore"):  # values beyond float range are carried as inf (→ null), not warned about
+        return _compute(result, book, prices, params, baseline_borrowing_power, owner)
+
+
+def _compute(result, book, prices, params, baseline_borrowing_power, owner):
     liq = result.liquidations.sorted()
     last = prices[-1]
     is_coll = params.collateral_mask(result.final_debt, prices.shape[0])
-    with np.errstate(over="ignore", invalid="ignore"):
-        owed = result.final_debt @ last
-        backed = np.sum(result.final_collateral * last * is_coll, axis=1)
+    owed = result.final_debt @ last
+    backed = np.sum(result.final_collateral * last * is_coll, axis=1)
     insolvent = result.written_off | ((owed > 0) & (owed > backed))
     n_insolvent = int(np.count_nonzero(insolvent)) if owner is None else int(len(np.unique(owner[insolvent])))
     realised = float(np.sum(result.realised_bad_debt))

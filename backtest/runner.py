@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 from . import __version__
 from .config import RunConfig, RuleSet
+from .confkit import _hint, _quote_key
 from .engine import kernels
 from .engine.types import Book, Events, ReplayResult
 from .errors import ConfigError, MbtError
@@ -81,6 +83,34 @@ def _choose_sources(cfg: RunConfig, available: dict[str, list[str]], assets: lis
     return chosen
 
 
+def _check_price_source_keys(cfg: RunConfig, assets: list[str]) -> None:
+    """A ``[run.price_source]`` key must name an asset of the run (DESIGN §3: nothing is ignored silently)."""
+    if isinstance(cfg.price_source, Mapping):
+        for key in cfg.price_source:
+            if key not in assets:
+                raise ConfigError(f"run.price_source.{_quote_key(key)}: no asset {key!r} in this run's positions "
+                                  f"or events{_hint(key, assets)}")
+
+
+def _load_series(store: Store, cfg: RunConfig, assets: list[str], end: str, sources: dict[str, str],
+                 series: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Choose the price source of ``assets`` and read their prices up to ``end`` into ``series``."""
+    if not assets:
+        return
+    available = {a: list(s) for a, s in store.query("price_sources", assets=assets).fetchall()}
+    chosen = _choose_sources(cfg, available, assets)
+    sources.update(chosen)
+    raw = store.query("run_prices", assets=assets, sources=[chosen[a] for a in assets], end=end).fetchnumpy()
+    raw_asset = np.asarray(raw["asset"], dtype=object)
+    bounds = np.flatnonzero(np.r_[True, raw_asset[1:] != raw_asset[:-1], True]) if len(raw_asset) else [0]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        series[str(raw_asset[lo])] = (np.asarray(raw["ts_us"][lo:hi], np.int64),
+                                      np.asarray(raw["price_usd"][lo:hi], np.float64))
+    for asset in assets:
+        if asset not in series:
+            raise MbtError(f"asset {asset!r}: no {chosen[asset]!r} prices at or before run.end {end}")
+
+
 def _grid(cfg: RunConfig, series: dict[str, tuple[np.ndarray, np.ndarray]], grid_assets: list[str]) -> np.ndarray:
     if cfg.step_s is not None:
         return np.arange(cfg.start_us, cfg.end_us + 1, cfg.step_s * 1_000_000, dtype=np.int64)
@@ -94,26 +124,22 @@ def load_inputs(store: Store, cfg: RunConfig) -> RunInputs:
     rows = store.query("run_assets", start=start, end=end).fetchall()
     if not any(in_pos for _, in_pos in rows):
         raise MbtError(f"{store.path}: no positions stored (load a snapshot with `mbt ingest csv --positions FILE`)")
-    assets = sorted(a for a, _ in rows)
     grid_assets = sorted(a for a, in_pos in rows if in_pos)
-    for rule in cfg.rules:
-        if rule.plugin.asset_params:
-            rule.params(assets)  # raises naming the first asset without parameters
-    available = {a: list(s) for a, s in store.query("price_sources", assets=assets).fetchall()}
-    sources = _choose_sources(cfg, available, assets)
-    raw = store.query("run_prices", assets=assets, sources=[sources[a] for a in assets], end=end).fetchnumpy()
+    _check_price_source_keys(cfg, sorted(a for a, _ in rows))
+    sources: dict[str, str] = {}
     series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    raw_asset = np.asarray(raw["asset"], dtype=object)
-    bounds = np.flatnonzero(np.r_[True, raw_asset[1:] != raw_asset[:-1], True]) if len(raw_asset) else [0]
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        series[str(raw_asset[lo])] = (np.asarray(raw["ts_us"][lo:hi], np.int64),
-                                      np.asarray(raw["price_usd"][lo:hi], np.float64))
-    for asset in assets:
-        if asset not in series:
-            raise MbtError(f"asset {asset!r}: no {sources[asset]!r} prices at or before run.end {end}")
+    _load_series(store, cfg, grid_assets, end, sources, series)
     grid = _grid(cfg, series, grid_assets)
     if len(grid) == 0:
         raise MbtError(f"empty grid: no prices of the held assets between run.start {start} and run.end {end}")
+    # only what the run applies must be configured: events after the last grid point are never applied
+    if int(grid[-1]) < cfg.end_us:
+        rows = store.query("run_assets", start=start, end=_ts(grid[-1])).fetchall()
+    assets = sorted(a for a, _ in rows)
+    for rule in cfg.rules:
+        if rule.plugin.asset_params:
+            rule.params(assets)  # raises naming the first asset without parameters
+    _load_series(store, cfg, [a for a in assets if a not in series], end, sources, series)
     prices = np.empty((len(grid), len(assets)))
     for k, asset in enumerate(assets):
         ts, px = series[asset]
@@ -125,8 +151,7 @@ def load_inputs(store: Store, cfg: RunConfig) -> RunInputs:
 
     grid_end = _ts(grid[-1])
     store.query("run_accounts", start=start, end=grid_end)
-    accounts = np.asarray(store.con.execute("SELECT account FROM _run_accounts ORDER BY ai").fetchnumpy()["account"],
-                          dtype=object)
+    accounts = np.asarray(store.query("run_account_ids").fetchnumpy()["account"], dtype=object)
     pos = store.query("run_positions", assets=assets).fetchnumpy()
     A, K = len(accounts), len(assets)
     coll = np.zeros((A, K))

@@ -58,9 +58,9 @@ def _exact_sum(values: np.ndarray, emin: int) -> int:
 
 def _to_float(x: int, emin: int) -> float:
     """``x · 2**emin`` rounded once; beyond float range it is ±inf (carried to the tables as null)."""
-    if x.bit_length() <= 1000:
-        return math.ldexp(float(x), emin)
     try:
+        if x.bit_length() <= 1000:
+            return math.ldexp(float(x), emin)
         return float(Fraction(x) * Fraction(2) ** emin)
     except OverflowError:
         return math.inf if x > 0 else -math.inf
