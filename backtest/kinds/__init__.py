@@ -19,6 +19,7 @@ Adding a kind is one module plus a ``register`` call (built-ins are listed in :d
 from __future__ import annotations
 
 import importlib
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -27,6 +28,7 @@ PLANNED: tuple[str, ...] = ("portfolio",)
 BUILTIN = ("backtest.kinds.asset", "backtest.kinds.isolated", "backtest.kinds.cross", "backtest.kinds.dynamic",
            "backtest.kinds.haircut")
 _loaded = False
+_lock = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,13 @@ def register(kind: Kind) -> Kind:
 
 def _load_builtin() -> None:
     global _loaded
-    if not _loaded:
-        _loaded = True
-        for mod in BUILTIN:
-            importlib.import_module(mod)
+    if _loaded:
+        return
+    with _lock:  # jobs on threads (local executor, dask worker threads) may ask at the same time
+        if not _loaded:
+            for mod in BUILTIN:
+                importlib.import_module(mod)
+            _loaded = True
 
 
 def names() -> tuple[str, ...]:

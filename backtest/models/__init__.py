@@ -23,6 +23,7 @@ would revert).
 from __future__ import annotations
 
 import importlib
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -76,6 +77,7 @@ MODELS: dict[str, Model] = {}
 PLANNED: tuple[str, ...] = ("comet", "compound-v2", "morpho-blue", "maker-clipper", "liquity")
 BUILTIN = ("backtest.models.design", "backtest.models.aave")
 _loaded = False
+_lock = threading.RLock()
 
 
 def register(model: Model) -> Model:
@@ -86,10 +88,13 @@ def register(model: Model) -> Model:
 
 def _load_builtin() -> None:
     global _loaded
-    if not _loaded:
-        _loaded = True
-        for mod in BUILTIN:
-            importlib.import_module(mod)
+    if _loaded:
+        return
+    with _lock:  # jobs on threads (local executor, dask worker threads) may ask at the same time
+        if not _loaded:
+            for mod in BUILTIN:
+                importlib.import_module(mod)
+            _loaded = True
 
 
 def names() -> tuple[str, ...]:

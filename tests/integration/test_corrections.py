@@ -17,35 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adapters.csv import read_table
 from backtest.config import parse_config
 from backtest.engine.fast import replay_fast
 from backtest.engine.reference import replay_reference
 from backtest.engine.types import Book, Events, Params, REPAY
 from backtest.errors import ConfigError, MbtError
-from backtest.runner import run
-from backtest.store import Store
-
-
-def build(tmp: Path, **csv: str) -> Path:
-    """A DuckDB file loaded from CSV texts (kind → text) through the CSV adapter, in one transaction."""
-    frames = {}
-    for kind, text in csv.items():
-        path = tmp / f"{kind}.csv"
-        path.write_text(text)
-        frames[kind] = (read_table(kind, path), path.name)
-    db = tmp / "t.duckdb"
-    with Store(str(db)) as store:
-        store.ingest(frames)
-    return db
-
-
-def replay(db: Path, toml: str, engine: str = "fast"):
-    import tomllib
-
-    cfg = parse_config(tomllib.loads(toml))
-    with Store(str(db)) as store:
-        return run(store, cfg, engine=engine)
+from tests.dbutil import build, replay
 
 
 RUN = """[run]
