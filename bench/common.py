@@ -338,6 +338,29 @@ def print_machine() -> None:
 
 
 def reproduce_line(script: str) -> str:
-    """The command that reproduces this run (from the repository root)."""
+    """The command that reproduces this run (from the repository root): the virtualenv actually in use,
+    and ``PYTHONPATH`` when it is set (e.g. a ``git archive`` snapshot of the code put first)."""
     args = " ".join(shlex.quote(a) for a in sys.argv[1:])
-    return f". /tmp/venv/bin/activate && python {script}" + (f" {args}" if args else "")
+    venv = Path(sys.prefix) / "bin" / "activate"
+    prefix = f". {shlex.quote(str(venv))} && " if venv.exists() else ""
+    pp = os.environ.get("PYTHONPATH")
+    env = f"PYTHONPATH={shlex.quote(pp)} " if pp else ""
+    return f"{prefix}{env}python {script}" + (f" {args}" if args else "")
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size so far, MiB (``ru_maxrss``, KiB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def phase_label(label: str) -> str:
+    """A ``run_phases.py`` label for a Markdown table: nested phases (two leading spaces) get a ↳."""
+    return "↳ " + label.strip() if label.startswith("  ") else label
+
+
+def load_line() -> str:
+    """``uptime``-style load averages, for noting the load next to a timing."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return "load average " + ", ".join(f"{x:.2f}" for x in load)

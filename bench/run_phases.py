@@ -3,13 +3,21 @@ process, each timed (and the peak RSS so far), printed as one JSON document on s
 
 It imports only the standard library before the first timer starts, then what the ``mbt`` command
 imports, so the import phases are those of ``mbt run``. Then it calls the real ``runner.run`` with the
-functions it looks up at call time (``load_inputs``, the fast engine, ``compute_metrics``,
-``_result_tables``, ``Store.write_run``; whichever exist in this version) wrapped in timers, so it keeps
-measuring the real code path as the runner evolves. The numba kernel's cache load is timed apart with a
-1×1 call first. Writes the same run rows as ``mbt run`` (same ``run_id``, replaced in place). Used by
-``bench/end_to_end.py``.
+functions it looks up at call time wrapped in timers, so it keeps measuring the real code path as the
+runner evolves (whatever is absent in this version is simply not reported):
 
-    python bench/run_phases.py CONFIG.toml --db DB
+- ``runner``: ``load_inputs`` (and inside it every ``Store.query`` by SQL file name, execute + fetch;
+  other SQL; ``_grid``; blake2b fingerprint updates), ``compile_rule``, ``compute_metrics``,
+  ``_result_tables``; ``Store.write_run``;
+- the fast engine per rule set: ``valuation``, ``block_reduce`` or ``Params.pack`` (block bounds),
+  ``events_by_account``, the numba kernel (``_replay_kernel``, or what ``kernel_for`` returns),
+  ``exact_totals``; the rest of ``replay_fast`` (result assembly) is reported as such.
+
+The numba kernel's cache load is timed apart with a 1×1 call first. Writes the same run rows as
+``mbt run`` (same ``run_id``, replaced in place). Used by ``bench/end_to_end.py`` and
+``bench/year_scale.py``.
+
+    python bench/run_phases.py CONFIG.toml --db DB [--cprofile OUT.prof] [--os-exit]
 """
 
 from __future__ import annotations
@@ -20,14 +28,23 @@ _T0 = time.perf_counter()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
+
+
+def _rss() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="time the phases of one `mbt run`")
     ap.add_argument("config")
     ap.add_argument("--db", required=True)
+    ap.add_argument("--cprofile", metavar="FILE", help="also profile runner.run with cProfile into FILE "
+                                                      "(top functions by cumulative time go to stderr)")
+    ap.add_argument("--os-exit", action="store_true",
+                    help="leave with os._exit(0) after printing (measures what interpreter teardown costs)")
     args = ap.parse_args(argv)
     marks: dict[str, float] = {}
     peak: dict[str, float] = {}
@@ -37,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal t
         now = time.perf_counter()
         marks[name] = now - t
-        peak[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        peak[name] = _rss()
         t = now
 
     mark("argparse etc. (stdlib)")
@@ -51,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     mark("import runner (numba, engine, metrics)")
     import numpy as np
 
+    import backtest.engine.fast as fast
     from backtest.config import load_config
-    from backtest.engine.fast import replay_fast
     from backtest.engine.types import Book, Events, Params
     from backtest.store import Store
 
@@ -62,50 +79,177 @@ def main(argv: list[str] | None = None) -> int:
     mark("open store (schema check)")
     try:  # the kernel's numba cache load, apart from the first real replay
         tiny = Book(np.ones((1, 1)), np.ones((1, 1)))
-        replay_fast(np.ones((1, 1)), tiny, Events.empty(), Params(np.zeros(1), np.zeros(1), np.zeros(1)))
+        fast.replay_fast(np.ones((1, 1)), tiny, Events.empty(), Params(np.zeros(1), np.zeros(1), np.zeros(1)))
     except Exception:  # noqa: BLE001  (an engine API change must not stop the measurement)
         pass
     mark("numba: load cached kernel")
 
-    # Time runner.run itself, by wrapping the functions it looks up at call time (whatever they are in
-    # this version of the runner); what is not wrapped is reported as the rest of run().
+    # ---- timers around what runner.run calls ------------------------------------------------------
     inside: dict[str, float] = {}
     inside_peak: dict[str, float] = {}
+    order: list[str] = []
+    ctx: list[str] = []  # enclosing timed phase, for attributing SQL
 
-    def timed(label: str, fn):
+    def add(label: str, secs: float) -> None:
+        if label not in inside:
+            order.append(label)
+        inside[label] = inside.get(label, 0.0) + secs
+        inside_peak[label] = _rss()
+
+    def timed(label, fn, *, top: bool = False):
         def wrapper(*a, **kw):
+            name = label() if callable(label) else label
+            if top:
+                ctx.append(name)
             t1 = time.perf_counter()
             try:
                 return fn(*a, **kw)
             finally:
-                inside[label] = inside.get(label, 0.0) + time.perf_counter() - t1
-                inside_peak[label] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+                add(name, time.perf_counter() - t1)
+                if top:
+                    ctx.pop()
         return wrapper
 
+    class TimedCursor:
+        """A DuckDB result whose fetches are charged to the query that produced it."""
+
+        def __init__(self, cur, label):
+            self._cur, self._label = cur, label
+
+        def __getattr__(self, name):
+            attr = getattr(self._cur, name)
+            if name.startswith("fetch") and callable(attr):
+                return timed(self._label, attr)
+            return attr
+
+    class TimedCon:
+        """The store's connection, with ``execute`` (and the fetches after it) timed while inside
+        ``load_inputs``; everything else passes through."""
+
+        def __init__(self, con):
+            self._con = con
+
+        def execute(self, *a, **kw):
+            if ctx and ctx[-1].startswith("load_inputs"):
+                label = "  load_inputs: other SQL (execute + fetch)"
+                return TimedCursor(timed(label, self._con.execute)(*a, **kw), label)
+            return self._con.execute(*a, **kw)
+
+        def __getattr__(self, name):
+            return getattr(self._con, name)
+
+    real_query = Store.query
+
+    def query(self, name, **params):
+        label = f"  load_inputs: SQL {name} (execute + fetch)"
+        return TimedCursor(timed(label, real_query, top=True)(self, name, **params), label)
+
+    Store.query = query
+    store.con = TimedCon(store.con)
+
+    class TimedHash:
+        def __init__(self, h):
+            self._h = h
+
+        def update(self, data):
+            timed("  load_inputs: fingerprint (blake2b updates)",
+                  self._h.update)(data)
+
+        def __getattr__(self, name):
+            return getattr(self._h, name)
+
+    import hashlib
+    import types
+
+    if hasattr(runner, "hashlib"):
+        runner.hashlib = types.SimpleNamespace(
+            blake2b=lambda *a, **kw: TimedHash(hashlib.blake2b(*a, **kw)), sha256=hashlib.sha256)
+
+    rule_no = [0]
+    if hasattr(runner, "_grid"):
+        runner._grid = timed("  load_inputs: grid (_grid)", runner._grid)
+    if hasattr(runner, "load_inputs"):
+        runner.load_inputs = timed("load_inputs (DuckDB read, grid, fingerprint)", runner.load_inputs, top=True)
+    if hasattr(runner, "compile_rule"):
+        def compile_label():
+            return f"compile rule set {rule_no[0] + 1} (compile_rule)"
+        real_compile = runner.compile_rule
+
+        def compile_rule(*a, **kw):
+            try:
+                return timed(compile_label, real_compile)(*a, **kw)
+            finally:
+                rule_no[0] += 1
+        runner.compile_rule = compile_rule
     n_replay = [0]
     fast_fn = runner.ENGINES["fast"]
 
     def replay(*a, **kw):
         n_replay[0] += 1
-        return timed(f"replay rule set {n_replay[0]} (engine)", fast_fn)(*a, **kw)
+        return timed(f"replay rule set {n_replay[0]} (replay_fast, total)", fast_fn, top=True)(*a, **kw)
 
     runner.ENGINES["fast"] = replay
-    for name, label in (("load_inputs", "load_inputs (DuckDB read, grid, fingerprint)"),
-                        ("compute_metrics", "metrics (all rule sets)"),
-                        ("compile_rule", "compile rule sets"),
+    for attr, what in (("valuation", "valuation prices"), ("block_reduce", "block bounds (block_reduce)"),
+                       ("events_by_account", "events by account"), ("_replay_kernel", "numba kernel"),
+                       ("exact_totals", "exact_totals")):
+        if hasattr(fast, attr):
+            setattr(fast, attr, timed(lambda what=what: f"  replay rule set {n_replay[0]}: {what}",
+                                      getattr(fast, attr)))
+    if hasattr(fast, "kernel_for"):  # generated kernels (one per model × kind): time what it returns
+        real_kernel_for = fast.kernel_for
+
+        def kernel_for(*a, **kw):
+            return timed(lambda: f"  replay rule set {n_replay[0]}: numba kernel", real_kernel_for(*a, **kw))
+        fast.kernel_for = kernel_for
+    if hasattr(Params, "pack"):  # block bounds and the kind's tables, in later versions
+        Params.pack = timed(lambda: f"  replay rule set {n_replay[0]}: block bounds + kind tables (Params.pack)",
+                            Params.pack)
+    for name, label in (("compute_metrics", "metrics (all rule sets)"),
                         ("_result_tables", "result tables (pandas)")):
         if hasattr(runner, name):
             setattr(runner, name, timed(label, getattr(runner, name)))
-    Store.write_run = timed("write results (DuckDB, one transaction)", Store.write_run)
+    Store.write_run = timed("write results (DuckDB, one transaction)", Store.write_run, top=True)
+
+    profiler = None
+    if args.cprofile:
+        import cProfile
+
+        profiler = cProfile.Profile()
     t_run = time.perf_counter()
+    if profiler:
+        profiler.enable()
     output = runner.run(store, cfg)
+    if profiler:
+        profiler.disable()
     run_s = time.perf_counter() - t_run
     t = time.perf_counter()
-    for label, secs in inside.items():
-        marks[label] = secs
+    # top-level phases add up to run(); nested ones ("  " + label) are parts of the one printed above them
+    def children(label: str) -> list[str]:
+        if label.startswith("load_inputs"):
+            prefix = "  load_inputs:"
+        elif label.startswith("replay rule set"):
+            prefix = f"  replay rule set {label.split()[3]}:"
+        else:
+            return []
+        return [k for k in order if k.startswith(prefix)]
+
+    top_sum = 0.0
+    for label in order:
+        if label.startswith(" "):
+            continue
+        marks[label] = inside[label]
         peak[label] = inside_peak[label]
-    marks["rest of runner.run (hashing, glue)"] = run_s - sum(inside.values())
-    peak["rest of runner.run (hashing, glue)"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        top_sum += inside[label]
+        kids = children(label)
+        for k in kids:
+            marks[k] = inside[k]
+            peak[k] = inside_peak[k]
+        if kids:
+            rest = (kids[0].split(":")[0] + ": the rest (NumPy glue, result assembly)")
+            marks[rest] = inside[label] - sum(inside[k] for k in kids)
+            peak[rest] = inside_peak[label]
+    marks["rest of runner.run (config hash, glue)"] = run_s - top_sum
+    peak["rest of runner.run (config hash, glue)"] = _rss()
     store.close()
     mark("close store")
     doc = json.dumps(output.document())
@@ -114,11 +258,21 @@ def main(argv: list[str] | None = None) -> int:
     tables = {"liquidations": sum(len(o.result.liquidations) for o in outcomes)}
     print(json.dumps({
         "phases_s": marks, "peak_rss_mib": peak, "rows": tables, "run_id": output.run_id,
-        "json_bytes": len(doc),
+        "json_bytes": len(doc), "metrics": output.document()["results"],
         "evaluated_share": [o.result.stats["evaluated_account_steps"] / o.result.stats["account_steps"]
                             for o in outcomes],
+        "stats": [{k: v for k, v in o.result.stats.items() if isinstance(v, (int, float))} for o in outcomes],
         "shape": [int(len(output.inputs.accounts)), len(output.inputs.assets), int(len(output.inputs.grid_us))],
     }))
+    if profiler:
+        import pstats
+
+        profiler.dump_stats(args.cprofile)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(35)
+    if args.os_exit:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
