@@ -1,11 +1,10 @@
 """Jobs: what one run replays, and the one function that expands a run into them.
 
-A **market path** is one scenario's market: its grid, prices and the market data that depends on the
-path (liquidity depth, interest indices, the price series kinds look back on), kept apart from rule
-parameters. A **job** is one (scenario, rule set) replay over the same book: the rule set compiled on the
+A **market path** (``backtest.scenarios``) is one scenario's market, kept apart from rule parameters. A
+**job** is one (scenario, rule set) replay over the same book: the rule set compiled on the
 path (``rules.compile_rule``) plus the engine to run. Jobs are independent and picklable, so any executor
 (``backtest.executors``: local threads, local processes, Dask) can run them; results come back in job
-order. Only the historical scenario exists so far; scenario generators add paths here.
+order.
 """
 
 from __future__ import annotations
@@ -14,26 +13,15 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from . import scenarios
 from .config import RuleSet, RunConfig
 from .engine.fast import replay_fast
 from .engine.reference import replay_reference
 from .engine.types import ReplayResult
 from .rules import Compiled, RunData, compile_rule
+from .scenarios import HISTORICAL, MarketPath  # noqa: F401  (re-exported)
 
 ENGINES = {"fast": replay_fast, "reference": replay_reference}
-HISTORICAL = "historical"
-
-
-@dataclass(frozen=True)
-class MarketPath:
-    """One scenario's market: grid (µs), prices (T × K) and path-dependent market data."""
-
-    scenario: str
-    grid_us: np.ndarray
-    prices: np.ndarray
-    series: dict
-    depth_usd: np.ndarray | None = None
-    indices: dict | None = None
 
 
 @dataclass
@@ -52,20 +40,10 @@ class Job:
         return self.rule.name if self.scenario == HISTORICAL else f"{self.rule.name} / {self.scenario}"
 
 
-def historical_path(data: RunData) -> MarketPath:
-    """The path the store holds: the run's own grid and prices."""
-    return MarketPath(HISTORICAL, data.grid_us, data.prices, data.series, data.depth_usd, data.indices)
-
-
-def scenario_paths(cfg: RunConfig, data: RunData) -> list[MarketPath]:
-    """Every market path of a run (today: the historical one)."""
-    return [historical_path(data)]
-
-
 def expand(cfg: RunConfig, data: RunData, *, engine: str = "fast") -> list[Job]:
     """The jobs of a run: every scenario × every rule set, scenario-major, rule sets in config order."""
     jobs: list[Job] = []
-    for path in scenario_paths(cfg, data):
+    for path in scenarios.paths(cfg, data):
         on_path = data if path.scenario == HISTORICAL else replace(
             data, grid_us=path.grid_us, prices=path.prices, series=path.series, depth_usd=path.depth_usd,
             indices=path.indices)

@@ -8,48 +8,16 @@ one job hands an engine.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 
 from .config import RuleSet
-from .engine.types import Book, Events
 from .errors import MbtError
+from .kinds import Compiled, RunData  # noqa: F401  (the compile step's contract, re-exported)
 from .kinds.dynamic import dynamic_thresholds  # noqa: F401  (re-exported)
 
 DEPTH_FACTOR = 1 / math.sqrt(0.98) - 1  # constant-product: quote sold to move the price −2 %, per unit reserve
 YEAR_SECONDS = 365 * 86400  # Aave's SECONDS_PER_YEAR
-
-
-@dataclass
-class RunData:
-    """What the kinds need beyond the aggregated book (loaded by the runner only when a kind asks)."""
-
-    assets: list[str]
-    accounts: np.ndarray
-    grid_us: np.ndarray
-    start_us: int
-    prices: np.ndarray  # (T, K)
-    book: Book
-    events: Events
-    series: dict[str, tuple[np.ndarray, np.ndarray]]  # asset → (timestamps µs, prices), up to end
-    position_rows: dict[str, np.ndarray] | None = None  # ai, ki, market, collateral, debt (isolated)
-    event_markets: np.ndarray | None = None  # (E,) object, market id or "" (isolated)
-    emode: np.ndarray | None = None  # (A,) object, emode value or None (cross)
-    depth_usd: np.ndarray | None = None  # (T, K), NaN where no data yet (liquidity-haircut)
-    indices: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None  # asset → (µs, liquidity, borrow)
-
-
-@dataclass
-class Compiled:
-    """Engine inputs of one rule set; ``owner`` maps engine accounts to run accounts (isolated)."""
-
-    book: Book
-    events: Events
-    params: Params
-    owner: np.ndarray | None = None
-    growth: tuple[np.ndarray, np.ndarray] | None = None  # interest: (collateral, debt) multipliers (T × K)
 
 
 def compile_rule(rule: RuleSet, data: RunData) -> Compiled:

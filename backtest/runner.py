@@ -25,7 +25,8 @@ from .engine.types import Book, Events, ReplayResult
 from .errors import ConfigError, MbtError
 from .executors import EXECUTORS, get_executor
 from .jobs import ENGINES, HISTORICAL, Job, expand, kernel_pairs, run_job
-from .metrics import METRICS, compute_metrics, json_value
+from .outputs.metrics import METRICS, compute_metrics, json_value
+from .outputs.tables import result_tables
 from .rules import DEPTH_FACTOR, Compiled, RunData
 from .store import Store
 from .timeutil import format_instant
@@ -255,40 +256,6 @@ def execute(cfg: RunConfig, inputs: RunInputs, *, engine: str = "fast", executor
     return outcomes
 
 
-def _result_tables(run_id: str, inputs: RunInputs, outcomes: list[RuleOutcome]) -> dict[str, pd.DataFrame]:
-    assets = np.asarray(inputs.assets, dtype=object)
-    grid_ts = pd.to_datetime(inputs.grid_us, unit="us", utc=True)
-    metrics, liqs, series = [], [], []
-    for o in outcomes:
-        name = o.rule.name
-        metrics.append(pd.DataFrame({
-            "run_id": run_id, "rule": name, "kind": o.rule.kind, "scenario": o.scenario,
-            "metric": list(METRICS),
-            "value": pd.array([o.metrics[m] for m in METRICS], dtype="Float64"),
-        }))
-        liq = o.result.liquidations.sorted()
-        owners = liq.account if o.compiled.owner is None else o.compiled.owner[liq.account]
-        liqs.append(pd.DataFrame({
-            "run_id": run_id, "rule": name, "scenario": o.scenario,
-            "ts": grid_ts[liq.step], "account": inputs.accounts[owners],
-            "debt_asset": assets[liq.debt_asset], "collateral_asset": assets[liq.collateral_asset],
-            "debt_repaid": liq.debt_repaid, "collateral_seized": liq.collateral_seized,
-            "debt_repaid_usd": liq.debt_repaid_usd, "penalty_usd": liq.penalty_usd,
-            "protocol_fee": liq.protocol_fee,
-            "call": np.arange(len(liq), dtype=np.int64),
-        }))
-        r = o.result
-        series.append(pd.DataFrame({
-            "run_id": run_id, "rule": name, "scenario": o.scenario, "ts": grid_ts,
-            "collateral_usd": r.collateral_usd, "debt_usd": r.debt_usd,
-            "bad_debt_usd": np.cumsum(r.realised_bad_debt) + r.unrealised_bad_debt,
-            "liquidations": r.liquidation_calls,
-        }))
-    return {"run_metrics": pd.concat(metrics, ignore_index=True),
-            "liquidations": pd.concat(liqs, ignore_index=True),
-            "timeseries": pd.concat(series, ignore_index=True)}
-
-
 @dataclass
 class RunOutput:
     run_id: str
@@ -322,7 +289,7 @@ def run(store: Store, cfg: RunConfig, *, engine: str = "fast", executor: str = "
     outcomes = execute(cfg, inputs, engine=engine, executor=executor, scheduler=scheduler,
                        progress=(lambda name: print(f"replayed rule set {name!r}", file=sys.stderr)) if tty else None,
                        notice=lambda text: print(f"mbt: {text}", file=sys.stderr))
-    tables = _result_tables(run_id, inputs, outcomes)
+    tables = result_tables(run_id, inputs.assets, inputs.accounts, inputs.grid_us, outcomes)
     store.write_run({
         "run_id": run_id, "name": cfg.name, "created_at": datetime.now(timezone.utc),
         "config_json": config_json, "config_hash": config_hash, "data_fingerprint": inputs.fingerprint,

@@ -158,7 +158,7 @@ def pack(params, pc: np.ndarray, pd: np.ndarray, levels: np.ndarray, n_accounts:
                    tuple(ltmin), tuple(pcmin), tuple(pcmax), tuple(pdmax), tuple(depthmin))
 
 
-# -- metrics of table kinds (vectorised; the generic fallback in backtest.metrics uses the hooks) -------
+# -- metrics of table kinds (vectorised numpy; used by backtest.outputs.metrics through Params) --------
 def parameter_rows(params, debt: np.ndarray) -> np.ndarray:
     """Parameter row of every account given its debts (fixed rows, else the first group holding all debts)."""
     rows = params.rows(debt.shape[0]).copy()

@@ -206,7 +206,7 @@ LIQUIDATION_FIELDS = (
 
 @dataclass
 class ReplayResult:
-    """Everything one replay produces; metrics are derived from it by ``backtest.metrics``.
+    """Everything one replay produces; metrics are derived from it by ``backtest.outputs.metrics``.
 
     Per-step arrays have length T (grid steps) and describe the state after that step's liquidations.
     """

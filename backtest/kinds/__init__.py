@@ -23,12 +23,46 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
+from ..engine.types import Book, Events
+
 KINDS: dict[str, "Kind"] = {}
 PLANNED: tuple[str, ...] = ("portfolio",)
 BUILTIN = ("backtest.kinds.asset", "backtest.kinds.isolated", "backtest.kinds.cross", "backtest.kinds.dynamic",
            "backtest.kinds.haircut")
 _loaded = False
 _lock = threading.RLock()
+
+
+@dataclass
+class RunData:
+    """What the kinds need beyond the aggregated book (loaded by the runner only when a kind asks)."""
+
+    assets: list[str]
+    accounts: np.ndarray
+    grid_us: np.ndarray
+    start_us: int
+    prices: np.ndarray  # (T, K)
+    book: Book
+    events: Events
+    series: dict[str, tuple[np.ndarray, np.ndarray]]  # asset → (timestamps µs, prices), up to end
+    position_rows: dict[str, np.ndarray] | None = None  # ai, ki, market, collateral, debt (isolated)
+    event_markets: np.ndarray | None = None  # (E,) object, market id or "" (isolated)
+    emode: np.ndarray | None = None  # (A,) object, emode value or None (cross)
+    depth_usd: np.ndarray | None = None  # (T, K), NaN where no data yet (liquidity-haircut)
+    indices: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None  # asset → (µs, liquidity, borrow)
+
+
+@dataclass
+class Compiled:
+    """Engine inputs of one rule set; ``owner`` maps engine accounts to run accounts (isolated)."""
+
+    book: Book
+    events: Events
+    params: Params
+    owner: np.ndarray | None = None
+    growth: tuple[np.ndarray, np.ndarray] | None = None  # interest: (collateral, debt) multipliers (T × K)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..engine.types import Params
-from . import Kind, register
+from . import Compiled, Kind, register
 
 
 def asset_vectors(rule, assets: list[str]):
@@ -12,8 +12,6 @@ def asset_vectors(rule, assets: list[str]):
 
 
 def _compile(rule, data, base):
-    from ..rules import Compiled
-
     ltv, lt, lb = asset_vectors(rule, data.assets)
     return Compiled(data.book, data.events, Params(ltv, lt, lb, **base))
 

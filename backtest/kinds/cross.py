@@ -13,7 +13,7 @@ import numpy as np
 from ..confkit import ASSET_KEYS, AssetParams, _asset_params, _check_keys, _hint, _quote_key
 from ..engine.types import Params
 from ..errors import ConfigError
-from . import Kind, register
+from . import Compiled, Kind, register
 from .asset import asset_vectors
 
 GROUP_KEYS = ("assets",) + ASSET_KEYS
@@ -81,8 +81,6 @@ def compile_cross(rule: RuleSet, data: RunData, ltv, lt, lb, base) -> Compiled:
     if data.emode is not None:
         for g, name in enumerate(names):
             rows[data.emode == name] = g + 1
-    from ..rules import Compiled
-
     return Compiled(data.book, data.events,
                     Params(stacked[None, :, 0], stacked[None, :, 1], stacked[None, :, 2],
                            account_row=rows, group_assets=masks, **base))

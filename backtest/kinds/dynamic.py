@@ -15,7 +15,7 @@ import numpy as np
 from ..confkit import AssetParams, _check_keys, _duration, _number
 from ..engine.types import Params
 from ..errors import ConfigError
-from . import Kind, register
+from . import Compiled, Kind, register
 from .asset import asset_vectors
 
 DYNAMIC_DEFAULTS: dict[str, Any] = {
@@ -133,8 +133,6 @@ def dynamic_thresholds(rule: RuleSet, data: RunData, ltv: np.ndarray, lt: np.nda
 
 
 def _compile(rule, data, base):
-    from ..rules import Compiled
-
     ltv, lt, lb = asset_vectors(rule, data.assets)
     ltv3, lt3, upd = dynamic_thresholds(rule, data, ltv, lt, lb)
     lb3 = np.broadcast_to(lb, lt3.shape).copy()

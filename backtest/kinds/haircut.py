@@ -12,7 +12,7 @@ import numpy as np
 from ..confkit import AssetParams, _check_keys, _number
 from ..engine.types import Params
 from ..errors import ConfigError, MbtError
-from . import Kind, register
+from . import Compiled, Kind, register
 from .asset import asset_vectors
 
 HAIRCUT_DEFAULTS: dict[str, Any] = {"k": 1.0, "floor": 0.5}
@@ -62,8 +62,6 @@ def _depth_for(rule: RuleSet, data: RunData, lt: np.ndarray) -> np.ndarray:
 
 
 def _compile(rule, data, base):
-    from ..rules import Compiled
-
     ltv, lt, lb = asset_vectors(rule, data.assets)
     depth = _depth_for(rule, data, lt)
     return Compiled(data.book, data.events, Params(ltv, lt, lb, depth_usd=depth, haircut_k=rule.haircut.k,

@@ -13,7 +13,7 @@ import numpy as np
 from ..confkit import ASSET_KEYS, AssetParams, _asset_params, _check_keys, _quote_key, _string
 from ..engine.types import Book, Events, Params
 from ..errors import ConfigError, MbtError
-from . import Kind, register
+from . import Compiled, Kind, register
 
 MARKET_KEYS = ("collateral", "debt") + ASSET_KEYS
 
@@ -168,8 +168,6 @@ def compile_isolated(rule: RuleSet, data: RunData, base: dict) -> Compiled:
     row = np.array([m for _, m in keys], dtype=np.int64)
     ev_pos = np.array([lookup[t] for t in targets], dtype=np.int64)
     events = Events(ev_pos, ev.step, ev.asset, ev.action, ev.amount)
-    from ..rules import Compiled
-
     return Compiled(Book(coll, debt), events,
                     Params(tab[0][None], tab[1][None], tab[2][None], account_row=row, **base), owner=owner)
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from backtest.cli.main import cli
 from backtest.cli import commands  # noqa: F401  (registers the verbs)
-from backtest.metrics import METRICS
+from backtest.outputs.metrics import METRICS
 
 PRICES = """timestamp,asset,price_usd
 2021-05-19T00:00:00Z,WETH,2000
@@ -246,8 +246,18 @@ def test_processes_executor_gives_the_same_results(work):
     local = json.loads(mbt("run", str(work / "run.toml"), "--db", db, "--json").stdout)
     procs = json.loads(mbt("run", str(work / "run.toml"), "--db", db, "--json", "--executor", "processes").stdout)
     assert procs == local
-    r = mbt("run", str(work / "run.toml"), "--db", db, "--executor", "dask")
-    assert r.exit_code == 2 and "not implemented yet" in r.stderr
+    r = mbt("run", str(work / "run.toml"), "--db", db, "--scheduler", "tcp://127.0.0.1:1")
+    assert r.exit_code == 2 and "--scheduler" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_dask_executor_gives_the_same_results(work):
+    pytest.importorskip("distributed")
+    ingest(work)
+    db = str(work / "t.duckdb")
+    local = json.loads(mbt("run", str(work / "run.toml"), "--db", db, "--json").stdout)
+    r = mbt("run", str(work / "run.toml"), "--db", db, "--json", "--executor", "dask")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout) == local
 
 
 def test_conflicting_indices_need_overwrite_and_leave_the_database_untouched(work):
@@ -263,4 +273,81 @@ def test_conflicting_indices_need_overwrite_and_leave_the_database_untouched(wor
     assert r.exit_code == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and ":2:variable_borrow_index:" in lines[0] and "--overwrite" in lines[0]
+    assert _digest(db) == before
+
+
+# -- Parquet files: the same columns, checks and one-line errors as CSV --------------------------------
+def _parquet_inputs(work: Path) -> dict[str, Path]:
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = {}
+    for kind in ("prices", "positions", "events"):
+        frame = pd.read_csv(work / f"{kind}.csv", dtype=str)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if "timestamp" in frame:
+            ts = pd.to_datetime(frame["timestamp"], utc=True)
+            table = table.set_column(table.schema.get_field_index("timestamp"), "timestamp",
+                                     pa.array(ts, pa.timestamp("us", tz="UTC")))
+        for col in ("price_usd", "collateral", "debt", "amount"):
+            if col in frame:
+                table = table.set_column(table.schema.get_field_index(col), col, pa.array(frame[col].astype(float)))
+        out[kind] = work / f"{kind}.parquet"
+        pq.write_table(table, out[kind])
+    return out
+
+
+@pytest.mark.parametrize("verb", ["csv", "parquet"])
+def test_parquet_files_load_the_same_rows_as_csv(work, verb):
+    files = _parquet_inputs(work)
+    ingest(work)
+    from_csv = _digest(work / "t.duckdb")
+    db = work / "pq.duckdb"
+    r = mbt("ingest", verb, "--prices", str(files["prices"]), "--positions", str(files["positions"]),
+            "--events", str(files["events"]), "--db", str(db))
+    assert r.exit_code == 0, r.stderr
+    assert f"{files['prices']}: 4 prices rows read, 4 stored as new or changed" in r.stderr
+    assert _digest(db) == from_csv
+    # and the same replay
+    a = json.loads(mbt("run", str(work / "run.toml"), "--db", str(work / "t.duckdb"), "--json").stdout)
+    b = json.loads(mbt("run", str(work / "run.toml"), "--db", str(db), "--json").stdout)
+    assert a == b
+
+
+def _bad_parquet(work: Path, case: str) -> tuple[Path, str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ts = pa.array([1_621_382_400, 1_621_386_000], pa.int64())
+    tables = {
+        "value": (pa.table({"timestamp": ts, "asset": ["WETH", "WETH"], "price_usd": [900.0, float("nan")]}),
+                  ":2:price_usd: not finite: 'nan'"),
+        "type": (pa.table({"timestamp": ts, "asset": ["WETH", "WETH"], "price_usd": ["900", "901"],
+                           "block": [True, False]}),
+                 ":0:block: expected an integer column, got Parquet type bool"),
+        "missing": (pa.table({"timestamp": ts, "asset": ["WETH", "WETH"]}), ":0:price_usd: missing required column"),
+    }
+    table, where = tables[case]
+    path = work / f"bad-{case}.parquet"
+    pq.write_table(table, path)
+    return path, where
+
+
+@pytest.mark.parametrize("case", ["value", "type", "missing"])
+def test_bad_parquet_is_one_line_exit_2_and_database_untouched(work, case):
+    ingest(work)
+    db = work / "t.duckdb"
+    before = _digest(db)
+    (work / "good.csv").write_text("timestamp,asset,price_usd\n2021-05-20T00:00:00Z,WETH,900\n")
+    bad, where = _bad_parquet(work, case)
+    r = mbt("ingest", "csv", "--prices", str(work / "good.csv"), "--positions", str(work / "positions.csv"),
+            "--db", str(db)) if False else \
+        mbt("ingest", "parquet", "--prices", str(bad), "--db", str(db))
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert lines == [f"mbt: error: {bad}{where}"]
+    # several files in one command: the good one is not stored either
+    r = mbt("ingest", "csv", "--prices", str(bad), "--events", str(work / "events.csv"), "--db", str(db))
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
     assert _digest(db) == before

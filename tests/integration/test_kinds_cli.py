@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from backtest.cli import commands  # noqa: F401  (registers the verbs)
 from backtest.cli.main import cli
-from backtest.metrics import COUNT_METRICS, METRICS
+from backtest.outputs.metrics import COUNT_METRICS, METRICS
 
 PRICES_HISTORY = "".join(f"2021-05-{d:02d}T00:00:00Z,WETH,2000\n" for d in range(9, 19))  # flat: σ = 0
 PRICES = """timestamp,asset,price_usd

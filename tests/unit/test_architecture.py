@@ -11,7 +11,7 @@ FORBIDDEN = ("duckdb", "web3", "pandas", "pyarrow", "requests", "click")
 def test_engine_imports_no_io_libraries():
     code = (
         "import sys\n"
-        "import backtest.engine.fast, backtest.engine.reference, backtest.engine.health, backtest.metrics\n"
+        "import backtest.engine.fast, backtest.engine.reference, backtest.engine.health, backtest.outputs.metrics\n"
         f"bad = [m for m in {FORBIDDEN!r} if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )

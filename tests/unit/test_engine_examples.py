@@ -8,7 +8,7 @@ import pytest
 from backtest.engine.fast import replay_fast
 from backtest.engine.reference import replay_reference
 from backtest.engine.types import BORROW, REPAY, WITHDRAW, Book, Events, Params
-from backtest.metrics import compute_metrics
+from backtest.outputs.metrics import compute_metrics
 
 ENGINES = [replay_reference, replay_fast]
 

@@ -27,7 +27,7 @@ from backtest.engine.reference import replay_reference
 from backtest.engine.types import (
     BORROW, LIQUIDATION_FIELDS, REPAY, SUPPLY, WITHDRAW, Book, Events, Params, ReplayResult,
 )
-from backtest.metrics import COUNT_METRICS, compute_metrics
+from backtest.outputs.metrics import COUNT_METRICS, compute_metrics
 
 MAX_CALLS = 100  # DESIGN §4 step 2
 RTOL = 1e-9

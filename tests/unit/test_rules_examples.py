@@ -20,7 +20,7 @@ from backtest.engine.fast import replay_fast
 from backtest.engine.reference import replay_reference
 from backtest.engine.types import BORROW, REPAY, SUPPLY, WITHDRAW, Book, Events, Params
 from backtest.errors import MbtError
-from backtest.metrics import compute_metrics
+from backtest.outputs.metrics import compute_metrics
 from backtest.rules import DEPTH_FACTOR, RunData, compile_rule, dynamic_thresholds
 
 ENGINES = [replay_reference, replay_fast, partial(replay_fast, coarse=4, fine=2)]

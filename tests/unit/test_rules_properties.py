@@ -31,7 +31,7 @@ from backtest.engine.types import (
     BORROW, LIQUIDATION_FIELDS, REPAY, SUPPLY, WITHDRAW, Book, Events, Params, ReplayResult,
 )
 from backtest.errors import MbtError
-from backtest.metrics import COUNT_METRICS, compute_metrics
+from backtest.outputs.metrics import COUNT_METRICS, compute_metrics
 from backtest.rules import RunData, compile_rule, dynamic_thresholds
 
 RTOL_TOTALS = 1e-9  # per-step collateral/debt totals: summed in different orders by the two engines

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .engine.types import Book, Params, ReplayResult
+from ..engine.types import Book, Params, ReplayResult
 
 METRICS = (
     "bad_debt_usd",
@@ -31,7 +31,7 @@ COUNT_METRICS = frozenset({"liquidations", "insolvent_accounts"})
 
 def parameter_rows(params: Params, debt: np.ndarray) -> np.ndarray:
     """Parameter row of every account given its debts (table kinds; see ``engine.tables``)."""
-    from .engine.tables import parameter_rows as rows
+    from ..engine.tables import parameter_rows as rows
 
     return rows(params, debt)
 

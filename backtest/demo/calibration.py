@@ -17,7 +17,7 @@ import pathlib
 import numpy as np
 import pandas as pd
 
-from .demo import (
+from .generate import (
     ASSETS,
     CALM_VOL,
     AFTERMATH_VOL,
@@ -65,7 +65,7 @@ def default_shared_data_dir() -> pathlib.Path:
     override = os.environ.get("MBT_SHARED_DATA", "").strip()
     if override:
         return pathlib.Path(override).expanduser().resolve()
-    return pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+    return pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"  # backtest/demo/ → beside the root
 
 
 def _bars(path: pathlib.Path) -> tuple[np.ndarray, pd.DataFrame]:

@@ -7,7 +7,7 @@ preceded by 90 days of daily prices (so volatility-driven rules have history at 
 depth that thins in the crash, a 12,000-account multi-asset book and a few hundred ledger events. Nothing
 here is real data: the path is a deterministic profile built from a handful of *measured parameters*
 plus seeded, fat-tailed, correlated noise, and the book is drawn from stated distributions.
-``measure_calibration`` / ``calibration_report`` (in ``demo_calibration``, re-exported here) recompute
+``measure_calibration`` / ``calibration_report`` (in ``demo.calibration``, re-exported by the package) recompute
 every parameter from ``../shared/data`` (when present) so the constants below can be checked; see
 ``docs/demo.md``. Same seed → byte-identical files.
 """
@@ -788,15 +788,3 @@ def write_demo_inputs(
     paths["config"] = out / "demo.toml"
     paths["config"].write_text(demo_config_text(), encoding="utf-8", newline="\n")
     return paths
-
-
-# the calibration check lives in ``demo_calibration`` (it reads ../shared/data); re-exported lazily here
-_CALIBRATION_API = ("measure_calibration", "used_calibration", "calibration_report", "default_shared_data_dir")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _CALIBRATION_API:
-        from . import demo_calibration
-
-        return getattr(demo_calibration, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
