@@ -244,3 +244,35 @@ class Store:
         cur = self.con.execute(sql, params or [])
         while batch := cur.fetchmany(10_000):
             yield from batch
+
+    # -- for the CLI (it only wires; the SQL stays here) ----------------------------------------
+    #: Statements ``mbt demo`` runs before loading, in the same transaction: its own earlier rows go.
+    DEMO_CLEANUP: tuple[tuple[str, list], ...] = (
+        ("DELETE FROM prices WHERE source = 'demo'", []),
+        ("DELETE FROM events WHERE tx_hash LIKE 'demo-%'", []),
+        ("DELETE FROM liquidity WHERE venue = 'demo'", []),
+    )
+
+    def user_query(self, sql: str) -> tuple[list[str] | None, list[tuple]]:
+        """Run a user's query (``mbt sql``): (column names or None for a statement without result, rows).
+
+        Raises ``MbtError`` with DuckDB's first message line (e.g. a write on a read-only connection).
+        """
+        try:
+            cur = self.con.execute(sql)
+        except duckdb.Error as exc:
+            raise MbtError(f"sql: {str(exc).splitlines()[0]}") from None
+        if cur.description is None:
+            return None, []
+        return [d[0] for d in cur.description], cur.fetchall()
+
+    def runs_summary(self) -> tuple[list[str], list[tuple]]:
+        """The stored runs, newest first (``mbt runs``): column names and rows."""
+        cur = self.con.execute("""
+            SELECT r.run_id, r.name, strftime(r.created_at, '%Y-%m-%d %H:%M:%S') AS created_utc,
+                   r.grid_steps AS steps, r.accounts,
+                   (SELECT count(DISTINCT rule) FROM run_metrics m WHERE m.run_id = r.run_id) AS rule_sets,
+                   (SELECT value FROM run_metrics m WHERE m.run_id = r.run_id AND m.metric = 'bad_debt_usd'
+                    ORDER BY rowid LIMIT 1) AS baseline_bad_debt_usd
+            FROM runs r ORDER BY r.created_at DESC""")
+        return [d[0] for d in cur.description], cur.fetchall()

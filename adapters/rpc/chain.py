@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
-from backtest.errors import MbtError
+from mbt_errors import MbtError
 
 from .transport import RangeTooLarge, RpcError
 

@@ -24,7 +24,7 @@ from eth_abi import decode, encode
 from eth_utils import to_checksum_address
 from web3 import Web3
 
-from backtest.errors import MbtError
+from mbt_errors import MbtError
 
 from .chain import Client
 from .transport import RpcError
@@ -234,6 +234,46 @@ def _looks_like_missing_state(message: str) -> bool:
                                    "historical", "archive"))
 
 
+_ERROR_SELECTOR = "08c379a0"   # Error(string), the encoding of require(cond, "reason")
+_NO_DATA = "no data present"   # FluxAggregator / AggregatorProxy V3_NO_DATA_ERROR
+
+
+def revert_reason(error: RpcError) -> str | None:
+    """The ``require`` reason of a reverted ``eth_call``, from the error's data or its message, if any."""
+    data = error.data.get("data") if isinstance(error.data, dict) else error.data
+    if isinstance(data, str) and data[2:10].lower() == _ERROR_SELECTOR:
+        try:
+            return str(decode(["string"], bytes.fromhex(data[10:]))[0])
+        except Exception:  # noqa: BLE001 - malformed revert data: fall back to the message
+            pass
+    text = error.message or ""
+    marker = "execution reverted"
+    if marker in text.lower():
+        reason = text[text.lower().index(marker) + len(marker):].lstrip(" :")
+        return reason or None
+    return None
+
+
+def is_no_data(answer: Any) -> bool:
+    """True for a ``latestRoundData()`` that reverted with "No data present": the aggregator has no round yet.
+
+    FluxAggregator-style aggregators (and proxies in front of them) revert instead of returning zeros
+    before their first round; for ingestion that means "no rounds yet", not an error.
+    """
+    if not isinstance(answer, RpcError):
+        return False
+    reason = revert_reason(answer)
+    return _NO_DATA in (reason or answer.message or "").lower()
+
+
+def latest_round_at(answer: Any, aggregator: str, block: int) -> int:
+    """Aggregator round of a historical ``latestRoundData()`` answer: 0 before any round (zeros, empty
+    return data, or a "No data present" revert), else its round; MbtError for other errors."""
+    if is_no_data(answer):
+        return 0
+    return map_latest_round(historical(answer, f"latestRoundData() of {aggregator}", block))
+
+
 def find_activations(client: Client, proxy: str, phases: Sequence[int], lo: int, hi: int,
                      probes: int = 16) -> dict[int, int]:
     """First block at which the proxy's ``phaseId()`` reached each of ``phases`` (k-ary search).
@@ -279,10 +319,9 @@ def find_activations(client: Client, proxy: str, phases: Sequence[int], lo: int,
 
 
 def latest_rounds(client: Client, aggregators: Sequence[str], block: int) -> list[int]:
-    """Each aggregator's latest round at ``block`` (0 where it did not exist yet)."""
+    """Each aggregator's latest round at ``block`` (0 where it did not exist or had no round yet)."""
     answers = client.batch([latest_round_call(a, block) for a in aggregators])
-    return [map_latest_round(historical(raw, f"latestRoundData() of {a}", block))
-            for a, raw in zip(aggregators, answers)]
+    return [latest_round_at(raw, a, block) for a, raw in zip(aggregators, answers)]
 
 
 def walk_rounds(client: Client, aggregator: str, rounds: Sequence[int], block: int) -> dict[int, tuple[int, int]]:
@@ -331,5 +370,4 @@ def locate_round_blocks(client: Client, aggregator: str, rounds: Sequence[int], 
 def latest_rounds_at(client: Client, aggregator: str, blocks: Sequence[int]) -> list[int]:
     """One aggregator's latest round at each of ``blocks``."""
     answers = client.batch([latest_round_call(aggregator, b) for b in blocks])
-    return [map_latest_round(historical(raw, f"latestRoundData() of {aggregator}", b))
-            for b, raw in zip(blocks, answers)]
+    return [latest_round_at(raw, aggregator, b) for b, raw in zip(blocks, answers)]

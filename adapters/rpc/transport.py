@@ -36,7 +36,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from web3.providers.rpc import HTTPProvider
 
-from backtest.errors import MbtError
+from mbt_errors import MbtError
 
 from .redact import Redactor, redact_url
 

@@ -1,58 +1,16 @@
-"""The ``mbt`` command: a click group that only registers the verbs (DESIGN §6).
+"""The ``mbt`` command (DESIGN §6): imports the verb modules, which register themselves on the group.
 
 Errors the user can fix are ``MbtError``: printed as one line on stderr, exit status 2, no traceback
-unless ``--debug``.
+unless ``--debug``. ``main`` is the console-script entry point (``mbt = backtest.cli.main:main``).
 """
 
 from __future__ import annotations
 
-import functools
-import sys
-from typing import Any, Callable
+from . import demo, ingest, ingest_rpc, run, runs, sql  # noqa: F401  (each registers its verb)
+from .base import cli, db_option, debug_option
 
-import click
-
-from .. import __version__
-from ..errors import MbtError
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True}
-
-
-def debug_option(func: Callable) -> Callable:
-    """Add ``--debug`` to a command and turn ``MbtError`` into one line + exit 2."""
-
-    @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-    @functools.wraps(func)
-    def wrapper(*args: Any, debug: bool = False, **kwargs: Any) -> Any:
-        debug = debug or bool((click.get_current_context().find_root().params or {}).get("debug"))
-        try:
-            return func(*args, **kwargs)
-        except MbtError as exc:
-            if debug:
-                raise
-            click.echo(f"mbt: error: {exc}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            if debug:
-                raise
-            click.echo("mbt: interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper
-
-
-db_option = click.option("--db", "db", default=None, metavar="PATH",
-                         help="DuckDB file (default: $MBT_DB, else mbt.duckdb in the current directory).")
-
-
-@click.group(context_settings=CONTEXT)
-@click.version_option(__version__, prog_name="mbt")
-@click.option("--debug", is_flag=True, help="Show full tracebacks on errors (for every command).")
-def cli(debug: bool) -> None:
-    """margin-backtester: replay lending history under alternative margin rules."""
+__all__ = ["cli", "db_option", "debug_option", "main"]
 
 
 def main() -> None:
-    from . import commands, rpc  # noqa: F401  (register the verbs)
-
     cli(prog_name="mbt")

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Sequence
 
-from ..metrics import COUNT_METRICS, METRICS
+from ..outputs.metrics import COUNT_METRICS, METRICS
 
 
 def format_cell(value: Any) -> str:

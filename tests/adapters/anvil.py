@@ -5,7 +5,8 @@ the README's test command); ``Anvil`` starts the node on a free port in its own 
 the group on ``stop()``. ``Node`` is a deliberately small client built on ``requests`` and ``eth_abi`` —
 independent of the code under test — that deploys the contracts in ``tests/contracts/artifacts.json``
 and mines one block per transaction at a chosen timestamp (``--no-mining`` + ``evm_mine``), which is how
-the tests lay down an exact, realistic history.
+the tests lay down an exact, realistic history. ``tests/adapters/contracts`` adds a FluxAggregator-style
+aggregator (it reverts "No data present" before its first round), compiled the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from eth_utils import function_signature_to_4byte_selector
 ROOT = Path(__file__).resolve().parents[2]
 ANVIL_BIN = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 ARTIFACTS = ROOT / "tests" / "contracts" / "artifacts.json"
+# Contracts only these tests use (a FluxAggregator-style feed), compiled the same way.
+ADAPTER_ARTIFACTS = ROOT / "tests" / "adapters" / "contracts" / "artifacts.json"
 
 
 def ensure_anvil() -> Path:
@@ -76,7 +79,8 @@ class Anvil:
 
 @cache
 def artifacts() -> dict[str, Any]:
-    return json.loads(ARTIFACTS.read_text(encoding="utf-8"))["contracts"]
+    return {**json.loads(ARTIFACTS.read_text(encoding="utf-8"))["contracts"],
+            **json.loads(ADAPTER_ARTIFACTS.read_text(encoding="utf-8"))["contracts"]}
 
 
 def selector_call(signature: str, types: list[str], args: list[Any]) -> str:
@@ -428,7 +432,6 @@ def run_mbt(args: list[str], env: dict[str, str] | None = None) -> Any:
     """``mbt ingest rpc --source chainlink ARGS`` in-process (click's CliRunner); returns the Result."""
     from click.testing import CliRunner
 
-    from backtest.cli import rpc  # noqa: F401  (registers the command)
     from backtest.cli.main import cli
 
     return CliRunner().invoke(cli, ["ingest", "rpc", "--source", "chainlink", *args], env=env)

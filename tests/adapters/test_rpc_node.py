@@ -465,13 +465,14 @@ def test_secrets_never_leak(chain: Chain, tmp_path: Path) -> None:
         proxy.close()
 
 
-def test_compiled_artifacts_are_reproducible(tmp_path: Path) -> None:
-    from .anvil import ARTIFACTS, ensure_anvil
+@pytest.mark.parametrize("folder", ["tests/contracts", "tests/adapters/contracts"])
+def test_compiled_artifacts_are_reproducible(tmp_path: Path, folder: str) -> None:
+    from .anvil import ensure_anvil
 
     ensure_anvil()   # npm ci brings solc too
     out = tmp_path / "artifacts.json"
-    subprocess.run(["node", str(ROOT / "tests" / "contracts" / "compile.mjs"), "--out", str(out)], check=True,
+    subprocess.run(["node", str(ROOT / folder / "compile.mjs"), "--out", str(out)], check=True,
                    capture_output=True)
-    assert json.loads(out.read_text()) == json.loads(ARTIFACTS.read_text())
+    assert json.loads(out.read_text()) == json.loads((ROOT / folder / "artifacts.json").read_text())
     assert json.loads(out.read_text())["settings"] == {"optimizer": {"enabled": True, "runs": 200},
                                                        "evmVersion": "shanghai"}

@@ -1,6 +1,7 @@
-"""``backtest.store_rpc``: one transaction per chunk, conflicts refused whole, reorg rollback, re-decoding.
+"""``backtest.ingest.rpc_store`` with the Chainlink source: one transaction per chunk, conflicts refused
+whole, reorg rollback, re-decoding.
 
-No node: chunks are built from hand-made rounds, as the orchestration would hand them over.
+No node: chunks are built from hand-made rounds, as the driver would hand them over.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import pandas as pd
 import pytest
 
 from adapters.rpc.chain import Header, log_batch
+from adapters.rpc.sources.chainlink import SOURCE, price_rounds
 from backtest.errors import MbtError
-from backtest.ingest_rpc import price_rounds
+from backtest.ingest.rpc_store import Chunk, RpcStore
 from backtest.store import Store
-from backtest.store_rpc import Chunk, RpcStore
 
 STREAM = "1:0x" + "aa" * 20
 AGG = "0x" + "bb" * 20
@@ -41,11 +42,12 @@ def _log(block: int, index: int = 0) -> dict:
 def _commit(rpc: RpcStore, lo: int, hi: int, items: list[tuple[int, int, int, int]], overwrite: bool = False) -> None:
     rounds, prices = price_rounds(_rounds(items), PHASES, "USDC", None)
     logs = log_batch([_log(i[3]) for i in items])
-    chunk = Chunk(lo, hi, f"0x{hi:064x}", logs, rounds, prices, [Header(hi, f"0x{hi:064x}", hi)])
+    chunk = Chunk(lo, hi, f"0x{hi:064x}", logs, {"rounds": rounds, "prices": prices}, [Header(hi, f"0x{hi:064x}", hi)])
     feed = {"stream": STREAM, "source": "chainlink", "chain_id": 1, "feed": "0x" + "aa" * 20,
             "description": "USDC / USD", "asset": "USDC", "quote_asset": None, "quote_source": None,
             "all_rounds": False, "first_block": 10, "endpoint": "https://node.example"}
-    rpc.commit_chunk(chunk, source="chainlink", stream=STREAM, feed=feed, phases=PHASES, last_block=hi,
+    phases = [{"phase": p, "aggregator": a, "decimals": d, "activated_block": b} for p, (a, d, b) in PHASES.items()]
+    rpc.commit_chunk(chunk, source=SOURCE, stream=STREAM, stream_row=feed, run_rows=phases, last_block=hi,
                      last_block_hash=f"0x{hi:064x}", chain_id=1, overwrite=overwrite)
 
 
@@ -63,7 +65,7 @@ def test_a_chunk_is_stored_with_its_state(store: Store) -> None:
     rpc = RpcStore(store)
     _commit(rpc, 10, 19, [(1, 100_000_000, 1_000, 12), (2, 99_990_000, 2_000, 15)])
     state = rpc.stream_state("chainlink", STREAM)
-    assert (state.first_block, state.last_block, state.asset) == (10, 19, "USDC")
+    assert (state.first_block, state.last_block, state.settings["asset"]) == (10, 19, "USDC")
     rows = store.con.execute("SELECT round_id::VARCHAR, price_usd, block FROM prices ORDER BY round_id").fetchall()
     assert rows == [(str((1 << 64) | 1), 1.0, 12), (str((1 << 64) | 2), 0.9999, 15)]
     assert _count(store, "raw_logs") == 2 and _count(store, "rpc_checkpoints") == 1
@@ -104,7 +106,7 @@ def test_rollback_removes_everything_above_the_fork(store: Store) -> None:
     rpc = RpcStore(store)
     _commit(rpc, 10, 19, [(1, 100_000_000, 1_000, 12)])
     _commit(rpc, 20, 29, [(2, 100_100_000, 2_000, 22), (3, 100_200_000, 3_000, 27)])
-    rpc.rollback_to(source="chainlink", stream=STREAM, asset="USDC", chain_id=1, block=19, block_hash="0x19")
+    rpc.rollback_to(source=SOURCE, stream=STREAM, chain_id=1, block=19, block_hash="0x19", settings={"asset": "USDC"})
     assert store.con.execute("SELECT block FROM prices").fetchall() == [(12,)]
     assert store.con.execute("SELECT block FROM raw_logs").fetchall() == [(12,)]
     assert store.con.execute("SELECT block FROM rpc_checkpoints").fetchall() == [(19,)]
@@ -118,7 +120,9 @@ def test_quote_series_takes_the_highest_round_at_a_timestamp(store: Store) -> No
                           "round_id": [1, 2, 1], "price_usd": [1000.0, 1001.0, 1100.0],
                           "block": pd.array([None] * 3, dtype="Int64"), "_line": [2, 3, 4]})
     store.ingest({"prices": (frame, "eth.csv")})
-    ts, px = RpcStore(store).quote_series("ETH", "csv")
+    from adapters.rpc.sources.chainlink import _price_series
+
+    ts, px = _price_series(RpcStore(store), "ETH", "csv")
     assert ts.tolist() == [100_000_000, 200_000_000] and px.tolist() == [1001.0, 1100.0]
     _, prices = price_rounds(_rounds([(1, 2 * 10**8, 150, 5), (2, 3 * 10**8, 250, 6)]), PHASES, "X", (ts, px))
     assert prices["price_usd"].tolist() == [2 * 1001.0, 3 * 1100.0]

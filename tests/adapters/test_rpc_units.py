@@ -41,7 +41,7 @@ from adapters.rpc.transport import (
     suggested_span,
 )
 from backtest.errors import MbtError
-from backtest.ingest_rpc import _units
+from backtest.ingest.driver import chunk_units
 
 # -- redaction ---------------------------------------------------------------------------------------
 
@@ -507,10 +507,10 @@ def test_block_cache_asks_once() -> None:
 
 
 def test_units_sit_on_a_fixed_grid_and_split_at_phase_switches() -> None:
-    units = _units(95, 260, 50, [130], "up", lambda b: (1,) if b < 130 else (2,))
-    assert [(u.lo, u.hi, u.phases) for u in units] == [
+    units = chunk_units(95, 260, 50, [130], "up", lambda b: (1,) if b < 130 else (2,))
+    assert [(u.lo, u.hi, u.tracks) for u in units] == [
         (95, 99, (1,)), (100, 129, (1,)), (130, 149, (2,)), (150, 199, (2,)), (200, 249, (2,)), (250, 260, (2,))]
-    down = _units(0, 120, 50, [], "down", lambda b: ())
+    down = chunk_units(0, 120, 50, [], "down", lambda b: ())
     assert [(u.lo, u.hi) for u in down] == [(100, 120), (50, 99), (0, 49)]
 
 
@@ -530,3 +530,17 @@ def test_frames_have_stable_types() -> None:
     assert assemble_rounds(frame, {}).empty
     answers = decode_logs([answer_updated(-(2**200), 1, 1), answer_updated(7, 2, 1)])["answer"].tolist()
     assert answers == [-(2**200), 7] and all(type(a) is int for a in answers)   # exact Python ints
+
+
+def test_no_data_revert_means_no_round_yet() -> None:
+    # FluxAggregator reverts "No data present" before its first round: that is 0 rounds, not an error,
+    # whether the reason comes in the message or only as Error(string) revert data.
+    reason = "0x08c379a0" + encode(["string"], ["No data present"]).hex()
+    assert cl.latest_round_at(RpcError(3, "execution reverted: No data present"), "0xagg", 5) == 0
+    assert cl.latest_round_at(RpcError(3, "execution reverted", reason), "0xagg", 5) == 0
+    assert cl.latest_round_at(RpcError(-32000, "execution reverted", {"data": reason}), "0xagg", 5) == 0
+    assert cl.latest_round_at("0x", "0xagg", 5) == 0   # no contract there yet
+    with pytest.raises(MbtError, match="only owner"):
+        cl.latest_round_at(RpcError(3, "execution reverted: only owner"), "0xagg", 5)
+    with pytest.raises(MbtError, match="archive node"):
+        cl.latest_round_at(RpcError(-32000, "missing trie node 8b1f (path )"), "0xagg", 5)
