@@ -22,6 +22,7 @@ import os
 import pickle
 import re
 import signal
+import socket
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -292,7 +293,11 @@ class DaskExecutor(Executor):
         return self
 
     def _start(self) -> None:
-        from distributed import Client, LocalCluster
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as e:
+            raise MbtError(f"--executor dask: needs the packages dask and distributed ({e}); "
+                           "pip install dask distributed") from None
 
         if self.scheduler is None:
             try:
@@ -324,7 +329,17 @@ class DaskExecutor(Executor):
     def _unreachable(self, e: BaseException) -> MbtError:
         reason = str(e).replace(self.scheduler, self._where()) or type(e).__name__
         if isinstance(e, TimeoutError) or "Timed out trying to connect" in reason:
-            reason = f"no answer within {self.connect_timeout:g} s"
+            # distributed retries until the timeout; the last attempt's error says why
+            chain = []
+            while e is not None and len(chain) < 10:
+                chain.append(e)
+                e = e.__cause__ or e.__context__
+            if any(isinstance(x, socket.gaierror) for x in chain):
+                reason = "unknown host"
+            elif any(isinstance(x, ConnectionRefusedError) for x in chain):
+                reason = f"connection refused for {self.connect_timeout:g} s: is it running, on that port?"
+            else:
+                reason = f"no answer within {self.connect_timeout:g} s"
         return MbtError(f"--scheduler {self._where()}: cannot reach the dask scheduler ({reason})")
 
     def _check_workers(self) -> None:
@@ -606,7 +621,8 @@ async def _probe_scheduler(address: str, timeout: float) -> None:
             comm.abort()
 
     try:
-        reply = await asyncio.wait_for(identify(), timeout)
+        # connect() gives up after `timeout` with the reason; this bounds the handshake that follows it
+        reply = await asyncio.wait_for(identify(), timeout + 1.0)
     except asyncio.TimeoutError:
         raise TimeoutError(f"no answer within {timeout:g} s") from None
     if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
