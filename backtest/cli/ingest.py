@@ -24,7 +24,8 @@ def _file_options(noun: str) -> Callable[[Callable], Callable]:
     options = [
         click.option("--prices", type=click.Path(dir_okay=False), help=f"prices {noun} (timestamp, asset, price_usd)."),
         click.option("--positions", type=click.Path(dir_okay=False),
-                     help=f"positions snapshot {noun} (account, asset, collateral, debt); replaces the stored snapshot."),
+                     help=f"positions snapshot {noun} (account, asset, collateral, debt); replaces the stored "
+                     "snapshot."),
         click.option("--events", type=click.Path(dir_okay=False),
                      help=f"events {noun} (timestamp, account, asset, action, amount)."),
         click.option("--liquidity", type=click.Path(dir_okay=False),

@@ -207,7 +207,8 @@ def summary(report: RunReport, plan: Plan, transport: Transport, path: str) -> I
                f"and re-ingested from there")
     span = (f"blocks {min(u.lo for u in plan.units):,}..{max(u.hi for u in plan.units):,}" if plan.units
             else "nothing new")
-    yield (f"{source.name} {splan.subject} ({plan.stream}) {span}: {source.summary(splan, report.counts, report.logs)}; "
+    stored = source.summary(splan, report.counts, report.logs)
+    yield (f"{source.name} {splan.subject} ({plan.stream}) {span}: {stored}; "
            f"{report.chunks:,} chunk(s) in {report.seconds:.1f} s ({rate:,.0f} blocks/s); confirmed head "
            f"{plan.target:,} ({plan.request.confirmations} confirmations)")
     yield from source.warnings(report.counts)
