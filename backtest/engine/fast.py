@@ -164,9 +164,29 @@ def _fsum_safe(values: list[float]) -> float:
         return float(sum(values))
 
 
-def skip_levels(coarse: int = COARSE_BLOCK, fine: int = FINE_BLOCK, levels=None) -> np.ndarray:
+LEVEL_FACTOR = 16  # each skipping level's blocks are this many times the next one's
+
+
+def default_levels(n_steps: int) -> list[int]:
+    """Skipping levels for a grid of ``n_steps``: 16, 256, 4,096, … steps, up to the grid's length.
+
+    A 2,000-step crash day gets the classic two levels (256, 16); a year of 12-second blocks (2.6 M
+    steps) gets five, so a calm account is cleared a million steps at a time.
+    """
+    sizes = [FINE_BLOCK, COARSE_BLOCK]
+    while sizes[-1] * LEVEL_FACTOR <= n_steps:
+        sizes.append(sizes[-1] * LEVEL_FACTOR)
+    return sizes[::-1]
+
+
+def skip_levels(coarse: int | None = None, fine: int | None = None, levels=None, n_steps: int = 0) -> np.ndarray:
     """Block sizes of the skipping levels, largest first; each must divide the one before."""
-    sizes = [coarse, fine] if levels is None else [int(x) for x in levels]
+    if levels is not None:
+        sizes = [int(x) for x in levels]
+    elif coarse is None and fine is None:
+        sizes = default_levels(n_steps)
+    else:
+        sizes = [COARSE_BLOCK if coarse is None else int(coarse), FINE_BLOCK if fine is None else int(fine)]
     for big, small in zip(sizes, sizes[1:]):
         if big % small:
             raise ValueError("fine block size must divide the coarse one")
@@ -175,7 +195,7 @@ def skip_levels(coarse: int = COARSE_BLOCK, fine: int = FINE_BLOCK, levels=None)
 
 def replay_fast(prices: np.ndarray, book: Book, events: Events, params, *,
                 growth: tuple[np.ndarray, np.ndarray] | None = None,
-                coarse: int = COARSE_BLOCK, fine: int = FINE_BLOCK, levels=None) -> ReplayResult:
+                coarse: int | None = None, fine: int | None = None, levels=None) -> ReplayResult:
     """Same contract as ``reference.replay_reference``, compiled and block-skipping.
 
     Parameters
@@ -185,10 +205,10 @@ def replay_fast(prices: np.ndarray, book: Book, events: Events, params, *,
     events : mapped to steps, in application order (amounts in token units)
     params : one rule set (``types.Params``, or a rule kind's own parameters with the same interface)
     growth : optional per-step balance multipliers (collateral, debt), each (T × K); see ``valuation``
-    coarse, fine : block sizes (steps) of the two default skipping levels; ``fine`` must divide ``coarse``
-    levels : block sizes of any number of skipping levels, largest first (overrides coarse/fine)
+    coarse, fine : two skipping levels of these block sizes (steps; ``fine`` must divide ``coarse``)
+    levels : block sizes of any number of skipping levels, largest first; default ``default_levels(T)``
     """
-    lv = skip_levels(coarse, fine, levels)
+    lv = skip_levels(coarse, fine, levels, n_steps=np.shape(prices)[0])
     pc, pd, gc, gd = valuation(prices, growth)
     T, K = pc.shape
     coll = np.array(book.collateral, dtype=np.float64, order="C", copy=True)

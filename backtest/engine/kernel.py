@@ -36,16 +36,6 @@ def _grow(buf_i, buf_f, n):
 
 
 @njit(cache=True, nogil=True)
-def _note(note_i, note_f, n, what, value):
-    """Append one (what, USD) amount: capped events and refused borrows/withdrawals, summed exactly later."""
-    if n == note_i.shape[0]:
-        note_i, note_f = _grow(note_i, note_f, n)
-    note_i[n, 0] = what
-    note_f[n, 0] = value
-    return note_i, note_f, n + 1
-
-
-@njit(cache=True, nogil=True)
 def _log_changes(t, c, d, c0, d0, log_i, log_f, n_log):
     """Append this account-step's net balance changes; returns the new count, or −1 if the log is full."""
     need = 0
@@ -67,7 +57,7 @@ def _log_changes(t, c, d, c0, d0, log_i, log_f, n_log):
     return n_log
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _owed(d, pd, t):
     owed = 0.0
     for k in range(d.shape[0]):
@@ -111,18 +101,19 @@ def replay_kernel(pc, pd, levels, kp, margs, fees, gas, enforce, coll, debt,
         e = ev_ptr[a]
         e_end = ev_ptr[a + 1]
         t = 0
+        r = regime(kp, a, d)  # the account's regime depends on its debts only: recomputed when they change
         while t < T:
             next_ev = ev_step[e] if e < e_end else T
             skipped = False
-            r = regime(kp, a, d)
-            for lv in range(n_levels):
-                block = levels[lv]
-                if t % block == 0:
-                    stop = min(t + block, T)
-                    if stop <= next_ev and skip(kp, lv, t // block, r, c, d):
-                        t = stop
-                        skipped = True
-                        break
+            if t % levels[n_levels - 1] == 0:  # aligned to the smallest block: try the levels, largest first
+                for lv in range(n_levels):
+                    block = levels[lv]
+                    if t % block == 0:
+                        stop = min(t + block, T)
+                        if stop <= next_ev and skip(kp, lv, t // block, r, c, d):
+                            t = stop
+                            skipped = True
+                            break
             if skipped:
                 continue
             evaluated += 1
@@ -142,7 +133,11 @@ def replay_kernel(pc, pd, levels, kp, margs, fees, gas, enforce, coll, debt,
                         c[k] += amt
                     else:
                         if amt > c[k]:
-                            note_i, note_f, n_note = _note(note_i, note_f, n_note, CAPPED, (amt - c[k]) * pc[t, k])
+                            if n_note == note_i.shape[0]:
+                                note_i, note_f = _grow(note_i, note_f, n_note)
+                            note_i[n_note, 0] = CAPPED
+                            note_f[n_note, 0] = (amt - c[k]) * pc[t, k]
+                            n_note += 1
                             amt = c[k]
                         before = c[k]
                         c[k] -= amt
@@ -150,8 +145,11 @@ def replay_kernel(pc, pd, levels, kp, margs, fees, gas, enforce, coll, debt,
                             rr = regime(kp, a, d)
                             if initial(kp, a, rr, c, d, pc, pd, t) < _owed(d, pd, t):
                                 c[k] = before
-                                note_i, note_f, n_note = _note(note_i, note_f, n_note, BLOCKED_WITHDRAW,
-                                                               amt * pc[t, k])
+                                if n_note == note_i.shape[0]:
+                                    note_i, note_f = _grow(note_i, note_f, n_note)
+                                note_i[n_note, 0] = BLOCKED_WITHDRAW
+                                note_f[n_note, 0] = amt * pc[t, k]
+                                n_note += 1
                 else:  # borrow / repay change debt
                     if act == 2:
                         before = d[k]
@@ -160,14 +158,23 @@ def replay_kernel(pc, pd, levels, kp, margs, fees, gas, enforce, coll, debt,
                             rr = regime(kp, a, d)
                             if initial(kp, a, rr, c, d, pc, pd, t) < _owed(d, pd, t):
                                 d[k] = before
-                                note_i, note_f, n_note = _note(note_i, note_f, n_note, BLOCKED_BORROW,
-                                                               amt * pd[t, k])
+                                if n_note == note_i.shape[0]:
+                                    note_i, note_f = _grow(note_i, note_f, n_note)
+                                note_i[n_note, 0] = BLOCKED_BORROW
+                                note_f[n_note, 0] = amt * pd[t, k]
+                                n_note += 1
                     elif amt > d[k]:
-                        note_i, note_f, n_note = _note(note_i, note_f, n_note, CAPPED, (amt - d[k]) * pd[t, k])
+                        if n_note == note_i.shape[0]:
+                            note_i, note_f = _grow(note_i, note_f, n_note)
+                        note_i[n_note, 0] = CAPPED
+                        note_f[n_note, 0] = (amt - d[k]) * pd[t, k]
+                        n_note += 1
                         d[k] = 0.0
                     else:
                         d[k] -= amt
                 e += 1
+            if e != e_start:
+                r = regime(kp, a, d)
             has_debt = False
             for k in range(K):
                 if d[k] > 0:
@@ -175,7 +182,6 @@ def replay_kernel(pc, pd, levels, kp, margs, fees, gas, enforce, coll, debt,
             if has_debt:
                 # step 2: liquidation calls while HF < 1 (at most MAX_CALLS_PER_STEP)
                 for _ in range(MAX_CALLS_PER_STEP):
-                    r = regime(kp, a, d)
                     num = maint(kp, a, r, c, d, pc, pd, t)
                     den = _owed(d, pd, t)
                     if not (den > 0 and num / den < 1.0):
@@ -219,8 +225,8 @@ def replay_kernel(pc, pd, levels, kp, margs, fees, gas, enforce, coll, debt,
                     buf_f[n_liq, 4] = fee_amt
                     n_liq += 1
                     calls[t] += 1
+                    r = regime(kp, a, d)
                 # step 3: write-off when no eligible collateral is left
-                r = regime(kp, a, d)
                 has_debt = False
                 no_coll = True
                 for k in range(K):
@@ -234,6 +240,7 @@ def replay_kernel(pc, pd, levels, kp, margs, fees, gas, enforce, coll, debt,
                         owed += d[k] * pd[t, k]
                         d[k] = 0.0
                     realised[t] += owed
+                    r = regime(kp, a, d)
                     written[a] = True
                     written_now = True
                     has_debt = False

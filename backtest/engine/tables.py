@@ -37,7 +37,7 @@ HOOKS = "backtest.engine.tables"
 
 TableKp = namedtuple("TableKp", [
     "ltv3", "lt3", "lb3", "upd", "rows", "gmask", "depth", "haircut", "hk", "hfloor",
-    "ltmin", "pcmin", "pcmax", "pdmax", "depthmin",
+    "boff", "ltmin", "pcmin", "pcmax", "pdmax", "depthmin",
 ])
 
 
@@ -52,7 +52,7 @@ def haircut_factor(c, p, depth, hk, hfloor):
     return max(hfloor, 1.0 - hk * size / depth)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def regime(kp, a, d):
     """Fixed row, else the first group holding every debt asset (row g + 1), else row 0."""
     fixed = kp.rows[a]
@@ -73,7 +73,7 @@ def regime(kp, a, d):
     return 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def maint(kp, a, r, c, d, pc, pd, t):
     """``Σ c·p·LT·f`` over assets with LT > 0 (f the haircut, 1 without depth data)."""
     u = kp.upd[t]
@@ -88,7 +88,7 @@ def maint(kp, a, r, c, d, pc, pd, t):
     return num
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def initial(kp, a, r, c, d, pc, pd, t):
     """``Σ c·p·LTV·f``."""
     u = kp.upd[t]
@@ -102,20 +102,18 @@ def initial(kp, a, r, c, d, pc, pd, t):
     return cap
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def eligible(kp, r, t, k):
     return kp.lt3[kp.upd[t], r, k] > 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def bonus(kp, r, t, k):
     return kp.lb3[kp.upd[t], r, k]
 
 
-@njit(cache=True, nogil=True)
-def skip(kp, level, b, r, c, d):
-    """``Σ c·p_min·LT_min·f_min ≥ Σ d·p_max`` over the block (float rounding is monotone: exact, not approximate)."""
-    pdmax = kp.pdmax[level]
+@njit(cache=True, nogil=True, inline="always")
+def _bound_plain(b, r, c, d, ltmin, pcmin, pdmax):
     has_debt = False
     upper_debt = 0.0
     for k in range(d.shape[0]):
@@ -124,17 +122,41 @@ def skip(kp, level, b, r, c, d):
             upper_debt += d[k] * pdmax[b, k]
     if not has_debt:
         return True
-    ltmin = kp.ltmin[level]
-    pcmin = kp.pcmin[level]
     lower_coll = 0.0
     for k in range(c.shape[0]):
         if c[k] != 0.0 and ltmin[b, r, k] > 0:
-            if kp.haircut:
-                lower_coll += c[k] * pcmin[b, k] * ltmin[b, r, k] * haircut_factor(
-                    c[k], kp.pcmax[level][b, k], kp.depthmin[level][b, k], kp.hk, kp.hfloor)
-            else:
-                lower_coll += c[k] * pcmin[b, k] * ltmin[b, r, k]
+            lower_coll += c[k] * pcmin[b, k] * ltmin[b, r, k]
     return lower_coll >= upper_debt
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bound_haircut(b, r, c, d, ltmin, pcmin, pcmax, pdmax, depthmin, hk, hfloor):
+    has_debt = False
+    upper_debt = 0.0
+    for k in range(d.shape[0]):
+        if d[k] > 0:
+            has_debt = True
+            upper_debt += d[k] * pdmax[b, k]
+    if not has_debt:
+        return True
+    lower_coll = 0.0
+    for k in range(c.shape[0]):
+        if c[k] != 0.0 and ltmin[b, r, k] > 0:
+            lower_coll += c[k] * pcmin[b, k] * ltmin[b, r, k] * haircut_factor(c[k], pcmax[b, k], depthmin[b, k],
+                                                                               hk, hfloor)
+    return lower_coll >= upper_debt
+
+
+@njit(cache=True, nogil=True, inline="always")
+def skip(kp, level, b, r, c, d):
+    """``Σ c·p_min·LT_min·f_min ≥ Σ d·p_max`` over the block (float rounding is monotone: exact, not approximate).
+
+    The levels' blocks are stacked along axis 0 of the bound arrays (level ``l`` starts at ``boff[l]``).
+    """
+    if kp.haircut:
+        return _bound_haircut(kp.boff[level] + b, r, c, d, kp.ltmin, kp.pcmin, kp.pcmax, kp.pdmax, kp.depthmin,
+                              kp.hk, kp.hfloor)
+    return _bound_plain(kp.boff[level] + b, r, c, d, kp.ltmin, kp.pcmin, kp.pdmax)
 
 
 def pack(params, pc: np.ndarray, pd: np.ndarray, levels: np.ndarray, n_accounts: int) -> TableKp:
@@ -153,9 +175,11 @@ def pack(params, pc: np.ndarray, pd: np.ndarray, levels: np.ndarray, n_accounts:
         pcmax.append(block_reduce(pc, block, "max"))
         pdmax.append(block_reduce(pd, block, "max"))
         depthmin.append(block_reduce(depth, block, "min") if haircut else np.ones((1, 1)))
+    boff = np.zeros(len(levels), dtype=np.int64)
+    boff[1:] = np.cumsum([len(x) for x in pcmin])[:-1]
     return TableKp(ltv3, lt3, lb3, upd, params.rows(A), params.groups(K), depth, bool(haircut),
-                   float(params.haircut_k), float(params.haircut_floor),
-                   tuple(ltmin), tuple(pcmin), tuple(pcmax), tuple(pdmax), tuple(depthmin))
+                   float(params.haircut_k), float(params.haircut_floor), boff,
+                   *(np.ascontiguousarray(np.concatenate(x)) for x in (ltmin, pcmin, pcmax, pdmax, depthmin)))
 
 
 # -- metrics of table kinds (vectorised numpy; used by backtest.outputs.metrics through Params) --------

@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from . import Model, register
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def close_factor_call(args, d_j, p_j, c_i, p_i, bonus, fee, hf, debt_usd):
     """DESIGN §4 step 2: ``R = min(cf·d_j, c_i·p_i / (p_j·(1 + LB_i)))``, ``S = R·p_j·(1 + LB_i)/p_i``."""
     r_cf = args[0] * d_j
