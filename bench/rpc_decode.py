@@ -42,9 +42,9 @@ import requests  # noqa: E402
 
 from adapters.rpc.chain import log_batch, log_headers  # noqa: E402
 from adapters.rpc.chainlink_logs import EVENT_ABIS, PRICE_EVENTS, TOPICS, assemble_rounds, decode_logs  # noqa: E402
-from backtest.ingest_rpc import price_rounds  # noqa: E402
+from adapters.rpc.sources.chainlink import SOURCE, price_rounds  # noqa: E402
 from backtest.store import Store  # noqa: E402
-from backtest.store_rpc import Chunk, RpcStore  # noqa: E402
+from backtest.ingest.rpc_store import Chunk, RpcStore  # noqa: E402
 from tests.adapters.anvil import Anvil, FeedBuilder, Node, run_mbt  # noqa: E402
 
 OCR1_ALL = 1 | 2 | 4
@@ -113,11 +113,13 @@ def decode_and_store(recorded: list[tuple[int, int, bytes]], repeat: int, aggreg
                 rounds["agg_round"] += r * 10_000_000
                 rounds, prices = price_rounds(rounds, phases, "ETH", None)
                 t_decode += time.perf_counter() - d0
-                chunk = Chunk(lo + offset, hi + offset, "0x" + f"{hi + offset:064x}", batch, rounds, prices,
-                              log_headers(logs)[:1])
-                rpc.commit_chunk(chunk, source="chainlink", stream="31337:bench", feed=feed,
-                                 phases=phases if n_logs == 0 else {}, last_block=hi + offset,
-                                 last_block_hash="0x" + f"{hi + offset:064x}", chain_id=31337, overwrite=False)
+                chunk = Chunk(lo + offset, hi + offset, "0x" + f"{hi + offset:064x}", batch,
+                              {"rounds": rounds, "prices": prices}, log_headers(logs)[:1])
+                rows = [{"phase": p, "aggregator": a, "decimals": d, "activated_block": b}
+                        for p, (a, d, b) in phases.items()] if n_logs == 0 else []
+                rpc.commit_chunk(chunk, source=SOURCE, stream="31337:bench", stream_row=feed, run_rows=rows,
+                                 last_block=hi + offset, last_block_hash="0x" + f"{hi + offset:064x}",
+                                 chain_id=31337, overwrite=False)
                 n_logs += len(logs)
         total = time.perf_counter() - t0
         cpu = time.process_time() - c0
