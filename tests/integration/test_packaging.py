@@ -25,3 +25,16 @@ def test_wheel_contains_sql_and_demo_assets(tmp_path):
     assert any(n.endswith("entry_points.txt") for n in names)
     text = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "mbt = backtest.cli.main:main" in text
+
+
+def test_every_package_of_the_tree_is_listed_for_the_wheel():
+    """A package folder missing from pyproject's explicit list would be absent from a non-editable install."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = set()
+    for top in ("backtest", "adapters"):
+        for init in (ROOT / top).rglob("__init__.py"):
+            found.add(".".join(init.parent.relative_to(ROOT).parts))
+    assert found - listed == set()
+    assert "mbt_errors" in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["py-modules"]
