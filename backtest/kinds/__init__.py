@@ -18,21 +18,19 @@ Adding a kind is one module plus a ``register`` call (built-ins are listed in :d
 
 from __future__ import annotations
 
-import importlib
-import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from ..engine.types import Book, Events
+from ..registry import Registry
 
-KINDS: dict[str, "Kind"] = {}
 PLANNED: tuple[str, ...] = ("portfolio",)
 BUILTIN = ("backtest.kinds.asset", "backtest.kinds.isolated", "backtest.kinds.cross", "backtest.kinds.dynamic",
            "backtest.kinds.haircut")
-_loaded = False
-_lock = threading.RLock()
+_REGISTRY: Registry = Registry(BUILTIN)
+KINDS = _REGISTRY.items  # name → plug-in (use register() to add)
 
 
 @dataclass
@@ -90,33 +88,19 @@ class Kind:
     summary: str = ""
 
 
-def register(kind: Kind) -> Kind:
-    KINDS[kind.name] = kind
-    return kind
-
-
-def _load_builtin() -> None:
-    global _loaded
-    if _loaded:
-        return
-    with _lock:  # jobs on threads (local executor, dask worker threads) may ask at the same time
-        if not _loaded:
-            for mod in BUILTIN:
-                importlib.import_module(mod)
-            _loaded = True
+def register(item: Kind) -> Kind:
+    """Add a plug-in (a later registration of the same name replaces it)."""
+    return _REGISTRY.register(item.name, item)
 
 
 def names() -> tuple[str, ...]:
-    _load_builtin()
-    return tuple(KINDS)
+    return _REGISTRY.names()
 
 
 def get(name: str) -> Kind:
-    _load_builtin()
-    return KINDS[name]
+    return _REGISTRY.get(name)
 
 
 def owned_keys() -> dict[str, str]:
     """Every kind-owned ``[[rules]]`` key → the kind that owns it."""
-    _load_builtin()
-    return {key: k.name for k in KINDS.values() for key in k.keys}
+    return {key: k.name for k in _REGISTRY.values() for key in k.keys}

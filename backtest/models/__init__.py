@@ -22,14 +22,13 @@ would revert).
 
 from __future__ import annotations
 
-import importlib
-import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from ..errors import ConfigError
+from ..registry import Registry
 
 #: Keys of ``[market]`` that every model shares; everything else belongs to a model.
 COMMON_KEYS: dict[str, Any] = {"liquidation": "aave", "gas_usd": 0.0, "slippage": "none"}
@@ -73,57 +72,40 @@ class Model:
         return np.ascontiguousarray(self.fees(settings, n_assets), dtype=np.float64)
 
 
-MODELS: dict[str, Model] = {}
 PLANNED: tuple[str, ...] = ("comet", "compound-v2", "morpho-blue", "maker-clipper", "liquity")
 BUILTIN = ("backtest.models.design", "backtest.models.aave")
-_loaded = False
-_lock = threading.RLock()
+_REGISTRY: Registry = Registry(BUILTIN)
+MODELS = _REGISTRY.items  # name → plug-in (use register() to add)
 
 
-def register(model: Model) -> Model:
-    """Add ``model`` to the registry (a later registration of the same name replaces it)."""
-    MODELS[model.name] = model
-    return model
-
-
-def _load_builtin() -> None:
-    global _loaded
-    if _loaded:
-        return
-    with _lock:  # jobs on threads (local executor, dask worker threads) may ask at the same time
-        if not _loaded:
-            for mod in BUILTIN:
-                importlib.import_module(mod)
-            _loaded = True
+def register(item: Model) -> Model:
+    """Add a plug-in (a later registration of the same name replaces it)."""
+    return _REGISTRY.register(item.name, item)
 
 
 def names() -> tuple[str, ...]:
-    _load_builtin()
-    return tuple(MODELS)
+    return _REGISTRY.names()
 
 
 def get(name: str) -> Model:
     """The model registered as ``name``; ``KeyError`` if none."""
-    _load_builtin()
-    return MODELS[name]
+    return _REGISTRY.get(name)
 
 
 def all_keys() -> dict[str, Any]:
     """Every ``[market]`` key any model declares (common keys first) → default of its first owner."""
-    _load_builtin()
     out = dict(COMMON_KEYS)
-    for m in MODELS.values():
+    for m in _REGISTRY.values():
         for k, v in m.keys.items():
             out.setdefault(k, v)
-    if any(m.interest for m in MODELS.values()):
+    if any(m.interest for m in _REGISTRY.values()):
         out.setdefault("interest", {})
     return out
 
 
 def owners(key: str) -> list[str]:
     """Names of the models that accept ``key``."""
-    _load_builtin()
-    return [m.name for m in MODELS.values() if key in m.keys or (key == "interest" and m.interest)]
+    return [m.name for m in _REGISTRY.values() if key in m.keys or (key == "interest" and m.interest)]
 
 
 def check_name(value: Any, where: str) -> str:
