@@ -2,8 +2,8 @@
 
 For each executor (``local`` threads, ``processes``, ``dask`` with a LocalCluster it starts, and optionally
 an existing cluster given by ``--scheduler``) it times: starting it (``with`` entry), a first cold ``map``
-of 16 trivial jobs (worker processes start and import here), then warm ``map``s (median of ``--repeats``)
-of three workloads, and closing it:
+of 16 trivial jobs (worker processes start and import here), then warm ``map``s (the best of
+``--repeats``, the least disturbed by other load) of three workloads, and closing it:
 
 - 16 trivial jobs (return the item): the fixed cost per job;
 - 4 jobs of ≈ 0.2 s of a numba ``nogil`` kernel each: wall time against the ideal
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -128,7 +127,7 @@ def measure(label: str, make, parallel: int, workloads: dict, t1: float, repeats
                 wall, out = timed(ex.map, fn, items)
                 assert out == expected, f"{label}: {name}: results differ from the plain loop"
                 walls.append(wall)
-            row[name] = statistics.median(walls)
+            row[name] = min(walls)
     finally:
         close, _ = timed(ex.__exit__, None, None, None)
     row["close_s"] = close
@@ -147,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     from backtest.executors import cores, get_executor
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repeats", type=int, default=5, help="warm map calls per workload (median reported)")
+    ap.add_argument("--repeats", type=int, default=5, help="warm map calls per workload (the best is reported)")
     ap.add_argument("--workers", type=int, default=None, help="threads / processes / LocalCluster workers")
     ap.add_argument("--scheduler", default=None, help="also time an existing Dask cluster at this address")
     args = ap.parse_args(argv)
