@@ -102,11 +102,23 @@ def _load_series(store: Store, cfg: RunConfig, assets: list[str], end: str, sour
     chosen = _choose_sources(cfg, available, assets)
     sources.update(chosen)
     raw = store.query("run_prices", assets=assets, sources=[chosen[a] for a in assets], end=end).fetchnumpy()
-    raw_asset = np.asarray(raw["asset"], dtype=object)
-    bounds = np.flatnonzero(np.r_[True, raw_asset[1:] != raw_asset[:-1], True]) if len(raw_asset) else [0]
+    ki = np.asarray(raw["ki"], dtype=np.int64)
+    ts = np.asarray(raw["ts_us"], dtype=np.int64)
+    rnd = np.asarray(raw["round_id"], dtype=np.int64)
+    px = np.asarray(raw["price_usd"], dtype=np.float64)
+    if len(ki) > 1:
+        dk, dt, dr = np.diff(ki), np.diff(ts), np.diff(rnd)
+        ordered = np.all((dk > 0) | ((dk == 0) & ((dt > 0) | ((dt == 0) & (dr >= 0)))))
+        if not ordered:
+            order = np.lexsort((rnd, ts, ki))
+            ki, ts, px = ki[order], ts[order], px[order]
+        # one price per (asset, timestamp): the highest round_id, i.e. the last row of each run
+        last = np.r_[(ki[1:] != ki[:-1]) | (ts[1:] != ts[:-1]), True]
+        if not last.all():
+            ki, ts, px = ki[last], ts[last], px[last]
+    bounds = np.flatnonzero(np.r_[True, ki[1:] != ki[:-1], True]) if len(ki) else [0]
     for lo, hi in zip(bounds[:-1], bounds[1:]):
-        series[str(raw_asset[lo])] = (np.asarray(raw["ts_us"][lo:hi], np.int64),
-                                      np.asarray(raw["price_usd"][lo:hi], np.float64))
+        series[assets[int(ki[lo])]] = (ts[lo:hi], px[lo:hi])
     for asset in assets:
         if asset not in series:
             raise MbtError(f"asset {asset!r}: no {chosen[asset]!r} prices at or before run.end {end}")

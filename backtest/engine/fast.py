@@ -222,7 +222,7 @@ def replay_fast(prices: np.ndarray, book: Book, events: Events, params, *,
     ptr, ev_step, ev_asset, ev_action, ev_amount = events_by_account(events, A, ev_amount)
     kernel = kernel_for(model.call, params.hooks)
     (realised, unrealised, calls, log_i, log_f, written, note_what, note_usd,
-     li, lf, evaluated) = kernel(pc, pd, lv, kp, margs, params.fees(K), float(params.gas_usd),
+     li, lf, evaluated) = kernel(pc, pd, lv, kp, margs, float(model.share(margs)), params.fees(K), float(params.gas_usd),
                                  bool(params.enforce_ltv), coll, debt, ptr, ev_step, ev_asset, ev_action, ev_amount)
     capped, blocked_b, blocked_w = (_fsum_safe(note_usd[note_what == w].tolist()) for w in range(3))
     coll_tot = exact_totals(book.collateral, log_i, log_f, T, side=0)

@@ -3,8 +3,8 @@
 This file is a template as well as a module. ``backtest.engine.kernels`` copies it with the two import
 lines between the ``hooks`` markers replaced by the chosen model's call and kind's hooks, so every
 (model, kind) pair gets a kernel of its own that numba compiles with the calls inlined and caches on disk
-(``cache=True``) — no function pointers, no per-step dispatch. Imported as it stands, it is the kernel of
-the default pair (DESIGN §4 close factor, table kinds).
+(``cache=True``) — no function pointers, no per-step dispatch. Every pair, the default one too, runs a
+generated copy: numba's cache would not notice an edit of a hook module in this file's own cache.
 
 The kernel walks account by account (accounts are independent). Before evaluating a step it asks the
 kind whether the account provably stays healthy over the aligned block of steps starting there, at each
@@ -15,7 +15,7 @@ for the hook signatures.
 
 # hooks: ``backtest.engine.kernels`` replaces the two lines below in generated copies
 from backtest.models.design import close_factor_call as model_call
-from backtest.engine.tables import bonus, eligible, initial, maint, regime, skip
+from backtest.engine.tables import bonus, eligible, initial, maint, regime, skip, stuck
 # end hooks
 
 import numpy as np
@@ -66,14 +66,15 @@ def _owed(d, pd, t):
 
 
 @njit(cache=True, nogil=True)
-def replay_kernel(pc, pd, levels, kp, margs, fees, gas, enforce, coll, debt,
+def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, debt,
                   ev_ptr, ev_step, ev_asset, ev_action, ev_amount):
     """Replay every account of ``coll``/``debt`` (modified in place) over the grid.
 
     pc, pd : (T × K) valuation prices of collateral and debt balances
     levels : int64 block sizes of the skipping levels, largest first, each dividing the one before
     kp : the kind's compiled parameters (a namedtuple its hooks read)
-    margs : the model's float64 argument vector; fees : (K,) protocol fee share per asset
+    margs : the model's float64 argument vector; share : the most of a debt one call repays (``max_share``)
+    fees : (K,) protocol fee share per asset
     ev_* : events in CSR form by account (``ev_ptr``), amounts in balance units
     """
     T, K = pc.shape
@@ -110,10 +111,27 @@ def replay_kernel(pc, pd, levels, kp, margs, fees, gas, enforce, coll, debt,
                     block = levels[lv]
                     if t % block == 0:
                         stop = min(t + block, T)
-                        if stop <= next_ev and skip(kp, lv, t // block, r, c, d):
-                            t = stop
-                            skipped = True
-                            break
+                        if stop <= next_ev:
+                            if skip(kp, lv, t // block, r, c, d):
+                                t = stop
+                                skipped = True
+                                break
+                            s = stuck(kp, lv, t // block, r, c, d, gas, share)
+                            if s > 0:
+                                # no call can pay for itself and nothing changes: only bad debt may accrue
+                                if s == 2:
+                                    for tt in range(t, stop):
+                                        dd = 0.0
+                                        cc = 0.0
+                                        for k in range(K):
+                                            dd += d[k] * pd[tt, k]
+                                            if eligible(kp, r, tt, k):
+                                                cc += c[k] * pc[tt, k]
+                                        if dd > cc:
+                                            unrealised[tt] += dd - cc
+                                t = stop
+                                skipped = True
+                                break
             if skipped:
                 continue
             evaluated += 1

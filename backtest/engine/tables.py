@@ -6,7 +6,7 @@ account, ``dynamic`` adds a time row per recomputation, ``liquidity-haircut`` sc
 parameter row, the liquidity haircut and the block bound exist here once, for both engines.
 
 The hooks (numba functions; the reference engine runs their Python source, the fast kernel their
-compiled form) — a rule kind with another requirement supplies the same six in its own module:
+compiled form) — a rule kind with another requirement supplies the same seven in its own module:
 
 ``regime(kp, a, d) -> int``
     the account's parameter row given its debts (kinds without rows return 0)
@@ -22,6 +22,12 @@ compiled form) — a rule kind with another requirement supplies the same six in
 ``skip(kp, level, b, r, c, d) -> bool``
     True only if the account provably stays healthy over block ``b`` of skipping level ``level`` (a kind
     without a bound returns False and is evaluated every step: correct, slower)
+``stuck(kp, level, b, r, c, d, gas, share) -> int``
+    for an account that may be liquidatable in the block: 1 if provably no liquidation call can pay for
+    itself anywhere in it (``max_i min(share · max d_j·p_j, c_i·p_i / (1 + LB_i)) · LB_i ≤ gas``: a model
+    repays at most ``share · d_j`` (its ``max_share``) and takes collateral at ``1 + LB`` times the debt repaid, at most ``c_i``) and it cannot
+    be under water, 2 if no call can pay but it may be under water (the kernel then adds its
+    unrealised bad debt step by step), 0 otherwise (a kind without this bound returns 0)
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ HOOKS = "backtest.engine.tables"
 
 TableKp = namedtuple("TableKp", [
     "ltv3", "lt3", "lb3", "upd", "rows", "gmask", "depth", "haircut", "hk", "hfloor",
-    "boff", "ltmin", "pcmin", "pcmax", "pdmax", "depthmin",
+    "boff", "ltmin", "pcmin", "pcmax", "pdmax", "depthmin", "ltmax", "lbmax",
 ])
 
 
@@ -159,6 +165,34 @@ def skip(kp, level, b, r, c, d):
     return _bound_plain(kp.boff[level] + b, r, c, d, kp.ltmin, kp.pcmin, kp.pdmax)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def stuck(kp, level, b, r, c, d, gas, share):
+    b = kp.boff[level] + b
+    dmax = 0.0
+    upper_debt = 0.0
+    for k in range(d.shape[0]):
+        if d[k] > 0:
+            v = d[k] * kp.pdmax[b, k]
+            upper_debt += v
+            if v > dmax:
+                dmax = v
+    best = 0.0  # the most any call could earn before gas: max over collateral i of
+    keeps = False  # min(share·d_j·p_j, c_i·p_i / (1 + LB_i))·LB_i; and some collateral stays eligible all block
+    lower_coll = 0.0
+    for k in range(c.shape[0]):
+        if c[k] > 0 and kp.ltmax[b, r, k] > 0:
+            lb = kp.lbmax[b, r, k]
+            v = min(share * dmax * lb, c[k] * kp.pcmax[b, k] * lb / (1.0 + lb))
+            if v > best:
+                best = v
+        if c[k] != 0.0 and kp.ltmin[b, r, k] > 0:
+            keeps = True
+            lower_coll += c[k] * kp.pcmin[b, k]
+    if not keeps or best * (1.0 + 1e-9) > gas:
+        return 0
+    return 1 if lower_coll >= upper_debt else 2
+
+
 def pack(params, pc: np.ndarray, pd: np.ndarray, levels: np.ndarray, n_accounts: int) -> TableKp:
     """The hooks' parameters for ``params`` (``engine.types.Params``) on valuation prices ``pc``/``pd``."""
     T, K = pc.shape
@@ -168,9 +202,12 @@ def pack(params, pc: np.ndarray, pd: np.ndarray, levels: np.ndarray, n_accounts:
     haircut = params.depth_usd is not None
     depth = np.ascontiguousarray(params.depth_usd, dtype=np.float64) if haircut else np.ones((1, 1))
     lt_by_step = lt3[upd]  # (T, R, K): thresholds in force at each step
-    ltmin, pcmin, pcmax, pdmax, depthmin = [], [], [], [], []
+    lb_by_step = lb3[upd]
+    ltmin, pcmin, pcmax, pdmax, depthmin, ltmax, lbmax = [], [], [], [], [], [], []
     for block in levels.tolist():
         ltmin.append(block_reduce(lt_by_step, block, "min"))
+        ltmax.append(block_reduce(lt_by_step, block, "max"))
+        lbmax.append(block_reduce(lb_by_step, block, "max"))
         pcmin.append(block_reduce(pc, block, "min"))
         pcmax.append(block_reduce(pc, block, "max"))
         pdmax.append(block_reduce(pd, block, "max"))
@@ -179,7 +216,7 @@ def pack(params, pc: np.ndarray, pd: np.ndarray, levels: np.ndarray, n_accounts:
     boff[1:] = np.cumsum([len(x) for x in pcmin])[:-1]
     return TableKp(ltv3, lt3, lb3, upd, params.rows(A), params.groups(K), depth, bool(haircut),
                    float(params.haircut_k), float(params.haircut_floor), boff,
-                   *(np.ascontiguousarray(np.concatenate(x)) for x in (ltmin, pcmin, pcmax, pdmax, depthmin)))
+                   *(np.ascontiguousarray(np.concatenate(x)) for x in (ltmin, pcmin, pcmax, pdmax, depthmin, ltmax, lbmax)))
 
 
 # -- metrics of table kinds (vectorised numpy; used by backtest.outputs.metrics through Params) --------

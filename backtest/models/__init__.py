@@ -18,6 +18,10 @@ fee share; ``hf`` the health factor before the call; ``debt_usd`` the account's 
 debt repaid and collateral seized (token units, the protocol fee included in ``seized``), the protocol's part,
 whether the whole collateral balance was taken, and ``ok = False`` when no call is made (e.g. a call that
 would revert).
+
+Every model keeps two promises the fast kernel's block bounds rely on: a call repays at most ``max_share · d_j`` and
+takes collateral at ``1 + bonus`` times the value repaid, at most ``c_i`` (so
+``repaid·p_j·(1 + bonus) ≤ c_i·p_i``); both hold up to float rounding (a relative 1e-9 is allowed for).
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class Model:
     fees : ``fees(settings, n_assets) -> float64 (K,)`` protocol fee share per asset (default zeros)
     needs : data the model needs from the store: ``"indices"`` (interest indices → balance growth)
     interest : accepts ``[market.interest.<SYM>]`` rate curves
+    max_share : ``max_share(args) -> float``, the most of ``d_j`` one call may repay (default 1.0); the
+        kernel's bound for positions no liquidator would touch uses it
     summary : one line for docs and ``--help``
     """
 
@@ -60,6 +66,11 @@ class Model:
     needs: frozenset[str] = frozenset()
     interest: bool = False
     summary: str = ""
+    max_share: Callable[[np.ndarray], float] | None = None
+
+    def share(self, args: np.ndarray) -> float:
+        """The most of the chosen debt one call may repay, as a fraction (1.0 unless the model says less)."""
+        return 1.0 if self.max_share is None else float(self.max_share(args))
 
     @property
     def spec(self) -> Callable:

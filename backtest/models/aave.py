@@ -107,6 +107,7 @@ AAVE_V2 = register(Model(
     call=aave_call,
     needs=frozenset({"indices"}),
     interest=True,
+    max_share=lambda args: 0.5,
     summary="Aave v2: 50 % close factor, interest indices",
 ))
 

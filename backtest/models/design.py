@@ -42,5 +42,6 @@ MODEL = register(Model(
     parse=_parse,
     engine_args=lambda s: np.array([s["close_factor"]], dtype=np.float64),
     call=close_factor_call,
+    max_share=lambda args: args[0],
     summary="DESIGN §4: fixed close factor, bonus on seized collateral, interest-free",
 ))

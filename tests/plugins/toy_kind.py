@@ -58,6 +58,11 @@ def skip(kp, level, b, r, c, d):
     return False
 
 
+@njit(cache=True, nogil=True)
+def stuck(kp, level, b, r, c, d, gas, share):
+    return 0
+
+
 @dataclass(frozen=True)
 class FlatSettings:
     haircut: float

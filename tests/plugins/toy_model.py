@@ -33,6 +33,6 @@ def _parse(table, where, written):
 
 MODEL = register(Model(
     name="toy-share", keys={"share": 0.25}, parse=_parse,
-    engine_args=lambda s: np.array([s["share"]], dtype=np.float64), call=share_call,
+    engine_args=lambda s: np.array([s["share"]], dtype=np.float64), call=share_call, max_share=lambda a: a[0],
     summary="test-folder toy: a fixed share of the debt per call",
 ))
