@@ -85,16 +85,23 @@ def main(argv: list[str] | None = None) -> int:
     mark("numba: load cached kernel")
 
     # ---- timers around what runner.run calls ------------------------------------------------------
+    import threading
+
     inside: dict[str, float] = {}
     inside_peak: dict[str, float] = {}
+    spans: dict[str, list[tuple[float, float]]] = {}
     order: list[str] = []
     ctx: list[str] = []  # enclosing timed phase, for attributing SQL
+    lock = threading.Lock()
+    tl = threading.local()  # which rule set this thread is replaying (executors may run them in threads)
 
-    def add(label: str, secs: float) -> None:
-        if label not in inside:
-            order.append(label)
-        inside[label] = inside.get(label, 0.0) + secs
-        inside_peak[label] = _rss()
+    def add(label: str, t1: float, t2: float) -> None:
+        with lock:
+            if label not in inside:
+                order.append(label)
+            inside[label] = inside.get(label, 0.0) + (t2 - t1)
+            spans.setdefault(label, []).append((t1, t2))
+            inside_peak[label] = _rss()
 
     def timed(label, fn, *, top: bool = False):
         def wrapper(*a, **kw):
@@ -105,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 return fn(*a, **kw)
             finally:
-                add(name, time.perf_counter() - t1)
-                if top:
+                add(name, t1, time.perf_counter())
+                if top and ctx:
                     ctx.pop()
         return wrapper
 
@@ -181,31 +188,43 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 rule_no[0] += 1
         runner.compile_rule = compile_rule
+    if hasattr(runner, "expand"):  # later runners: rule sets (× scenarios) compiled into jobs
+        runner.expand = timed("compile rule sets (expand into jobs)", runner.expand)
     n_replay = [0]
     fast_fn = runner.ENGINES["fast"]
 
+    def rule_of_thread() -> int:
+        return getattr(tl, "rule", n_replay[0])
+
     def replay(*a, **kw):
-        n_replay[0] += 1
-        return timed(f"replay rule set {n_replay[0]} (replay_fast, total)", fast_fn, top=True)(*a, **kw)
+        with lock:
+            n_replay[0] += 1
+            tl.rule = n_replay[0]
+        t1 = time.perf_counter()
+        try:
+            return fast_fn(*a, **kw)
+        finally:
+            add(f"  replay rule set {tl.rule} (replay_fast, total)", t1, time.perf_counter())
 
     runner.ENGINES["fast"] = replay
     for attr, what in (("valuation", "valuation prices"), ("block_reduce", "block bounds (block_reduce)"),
                        ("events_by_account", "events by account"), ("_replay_kernel", "numba kernel"),
                        ("exact_totals", "exact_totals")):
         if hasattr(fast, attr):
-            setattr(fast, attr, timed(lambda what=what: f"  replay rule set {n_replay[0]}: {what}",
+            setattr(fast, attr, timed(lambda what=what: f"  replay rule set {rule_of_thread()}: {what}",
                                       getattr(fast, attr)))
     if hasattr(fast, "kernel_for"):  # generated kernels (one per model × kind): time what it returns
         real_kernel_for = fast.kernel_for
 
         def kernel_for(*a, **kw):
-            return timed(lambda: f"  replay rule set {n_replay[0]}: numba kernel", real_kernel_for(*a, **kw))
+            return timed(lambda: f"  replay rule set {rule_of_thread()}: numba kernel", real_kernel_for(*a, **kw))
         fast.kernel_for = kernel_for
     if hasattr(Params, "pack"):  # block bounds and the kind's tables, in later versions
-        Params.pack = timed(lambda: f"  replay rule set {n_replay[0]}: block bounds + kind tables (Params.pack)",
+        Params.pack = timed(lambda: f"  replay rule set {rule_of_thread()}: block bounds + kind tables (Params.pack)",
                             Params.pack)
     for name, label in (("compute_metrics", "metrics (all rule sets)"),
-                        ("_result_tables", "result tables (pandas)")):
+                        ("_result_tables", "result tables (pandas)"),
+                        ("result_tables", "result tables (pandas)")):
         if hasattr(runner, name):
             setattr(runner, name, timed(label, getattr(runner, name)))
     Store.write_run = timed("write results (DuckDB, one transaction)", Store.write_run, top=True)
@@ -223,15 +242,31 @@ def main(argv: list[str] | None = None) -> int:
         profiler.disable()
     run_s = time.perf_counter() - t_run
     t = time.perf_counter()
-    # top-level phases add up to run(); nested ones ("  " + label) are parts of the one printed above them
+    # top-level phases add up to run(); nested ones ("  " + label) are parts of the one printed above them.
+    # Replays may run in parallel threads (later executors): their top-level figure is the wall span from
+    # the first start to the last end; each rule set's own total and parts are listed under it.
+    replay_labels = [k for k in order if k.startswith("  replay rule set") and k.endswith("(replay_fast, total)")]
+    if replay_labels:
+        first = min(a for k in replay_labels for a, _ in spans[k])
+        last = max(b for k in replay_labels for _, b in spans[k])
+        label = (f"replay, {len(replay_labels)} rule sets (wall from first start to last end"
+                 + ("; they overlapped: run in parallel" if sum(inside[k] for k in replay_labels) > 1.02 * (last - first)
+                    else "") + ")")
+        inside[label] = last - first
+        inside_peak[label] = max(inside_peak[k] for k in replay_labels)
+        order.insert(order.index(replay_labels[0]), label)
+
     def children(label: str) -> list[str]:
         if label.startswith("load_inputs"):
-            prefix = "  load_inputs:"
-        elif label.startswith("replay rule set"):
-            prefix = f"  replay rule set {label.split()[3]}:"
-        else:
-            return []
-        return [k for k in order if k.startswith(prefix)]
+            return [k for k in order if k.startswith("  load_inputs:")]
+        if label.startswith("replay, "):
+            out = []
+            for r in sorted(replay_labels, key=lambda k: int(k.split()[3])):
+                n = r.split()[3]
+                parts = [k for k in order if k.startswith(f"  replay rule set {n}:")]
+                out += [r] + parts
+            return out
+        return []
 
     top_sum = 0.0
     for label in order:
@@ -241,13 +276,18 @@ def main(argv: list[str] | None = None) -> int:
         peak[label] = inside_peak[label]
         top_sum += inside[label]
         kids = children(label)
-        for k in kids:
+        for i, k in enumerate(kids):
             marks[k] = inside[k]
             peak[k] = inside_peak[k]
-        if kids:
-            rest = (kids[0].split(":")[0] + ": the rest (NumPy glue, result assembly)")
-            marks[rest] = inside[label] - sum(inside[k] for k in kids)
-            peak[rest] = inside_peak[label]
+            if label.startswith("replay, ") and (i + 1 == len(kids) or kids[i + 1] in replay_labels):
+                r = next(x for x in reversed(kids[:i + 1]) if x in replay_labels)  # this rule set's total
+                n = r.split()[3]
+                rest = f"  replay rule set {n}: the rest of replay_fast (result assembly)"
+                marks[rest] = inside[r] - sum(inside[x] for x in kids if x.startswith(f"  replay rule set {n}:"))
+                peak[rest] = inside_peak[r]
+        if label.startswith("load_inputs") and kids:
+            marks["  load_inputs: the rest (NumPy glue)"] = inside[label] - sum(inside[k] for k in kids)
+            peak["  load_inputs: the rest (NumPy glue)"] = inside_peak[label]
     marks["rest of runner.run (config hash, glue)"] = run_s - top_sum
     peak["rest of runner.run (config hash, glue)"] = _rss()
     store.close()
