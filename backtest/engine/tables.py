@@ -193,6 +193,21 @@ def stuck(kp, level, b, r, c, d, gas, share):
     return 1 if lower_coll >= upper_debt else 2
 
 
+def _by_level(values: np.ndarray, sizes: list[int], how: str) -> list[np.ndarray]:
+    """Block minima or maxima over axis 0 for each block size (largest first, each dividing the one before).
+
+    Computed from the smallest blocks up — a block's extreme is the extreme of its sub-blocks' — so the
+    steps are read once, not once per level.
+    """
+    out = []
+    prev, prev_size = values, 1
+    for size in reversed(sizes):
+        prev = block_reduce(prev, size // prev_size, how)
+        prev_size = size
+        out.append(prev)
+    return out[::-1]
+
+
 def pack(params, pc: np.ndarray, pd: np.ndarray, levels: np.ndarray, n_accounts: int) -> TableKp:
     """The hooks' parameters for ``params`` (``engine.types.Params``) on valuation prices ``pc``/``pd``."""
     T, K = pc.shape
@@ -201,17 +216,18 @@ def pack(params, pc: np.ndarray, pd: np.ndarray, levels: np.ndarray, n_accounts:
     upd = params.updates(T)
     haircut = params.depth_usd is not None
     depth = np.ascontiguousarray(params.depth_usd, dtype=np.float64) if haircut else np.ones((1, 1))
-    lt_by_step = lt3[upd]  # (T, R, K): thresholds in force at each step
-    lb_by_step = lb3[upd]
-    ltmin, pcmin, pcmax, pdmax, depthmin, ltmax, lbmax = [], [], [], [], [], [], []
-    for block in levels.tolist():
-        ltmin.append(block_reduce(lt_by_step, block, "min"))
-        ltmax.append(block_reduce(lt_by_step, block, "max"))
-        lbmax.append(block_reduce(lb_by_step, block, "max"))
-        pcmin.append(block_reduce(pc, block, "min"))
-        pcmax.append(block_reduce(pc, block, "max"))
-        pdmax.append(block_reduce(pd, block, "max"))
-        depthmin.append(block_reduce(depth, block, "min") if haircut else np.ones((1, 1)))
+    sizes = levels.tolist()
+    if lt3.shape[0] == 1:  # no time rows: a block's extremes of the tables are the tables themselves
+        nblocks = [(T + size - 1) // size for size in sizes]
+        ltmin = ltmax = [np.broadcast_to(lt3[0], (n,) + lt3.shape[1:]) for n in nblocks]
+        lbmax = [np.broadcast_to(lb3[0], (n,) + lb3.shape[1:]) for n in nblocks]
+    else:
+        lt_by_step = lt3[upd]  # (T, R, K): thresholds in force at each step
+        ltmin = _by_level(lt_by_step, sizes, "min")
+        ltmax = _by_level(lt_by_step, sizes, "max")
+        lbmax = _by_level(lb3[upd], sizes, "max")
+    pcmin, pcmax, pdmax = _by_level(pc, sizes, "min"), _by_level(pc, sizes, "max"), _by_level(pd, sizes, "max")
+    depthmin = _by_level(depth, sizes, "min") if haircut else [np.ones((1, 1))] * len(sizes)
     boff = np.zeros(len(levels), dtype=np.int64)
     boff[1:] = np.cumsum([len(x) for x in pcmin])[:-1]
     return TableKp(ltv3, lt3, lb3, upd, params.rows(A), params.groups(K), depth, bool(haircut),
