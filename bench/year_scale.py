@@ -16,11 +16,13 @@ the seed and a hash of the generator; delete the folder to rebuild):
 
 - ``prices.parquet`` written with pyarrow (one row group per asset), ``positions.csv``, ``events.csv``,
   ``year.toml`` (``run.step = "12s"``; ``--grid prices`` uses the price timestamps instead);
-- ``year.duckdb``: a fresh database. When ``mbt ingest csv --help`` mentions Parquet, everything is loaded
-  by one ``mbt ingest csv --prices prices.parquet --positions … --events …``. Until then (FALLBACK,
-  marked below) positions and events go through ``mbt ingest csv`` and the Parquet prices through the
-  project's Python ingest API, ``backtest.store.Store.ingest``, as a DataFrame shaped like the CSV
-  adapter's output.
+- ``year.duckdb``: a fresh database. When ``mbt ingest csv --help`` mentions Parquet (the CLI reads
+  ``*.parquet`` since commit 47bc885) everything is loaded by one
+  ``mbt ingest csv --prices prices.parquet --positions … --events …``. With older code on the path
+  (FALLBACK, marked below) positions and events go through ``mbt ingest csv`` and the Parquet prices
+  through the project's Python ingest API, ``backtest.store.Store.ingest``, as a DataFrame shaped like the
+  CSV adapter's output (both paths store identical rows: checked at the reduced scale). The manifest
+  records which path built the cached database.
 
 Then ``mbt run year.toml --db year.duckdb --json`` is timed as a child process (wall, CPU, peak RSS via GNU
 ``time``), and ``bench/run_phases.py`` runs it once more in a fresh process with every phase timed (read,
@@ -319,10 +321,11 @@ def cli_reads_parquet() -> bool:
 
 
 def ingest_parquet_prices_via_store(db: Path, parquet: Path) -> int:
-    """FALLBACK until ``mbt ingest csv --prices FILE.parquet`` exists: read the Parquet with pyarrow and
-    load it through ``backtest.store.Store.ingest`` (the project's Python ingest API; one transaction, its
-    own conflict checks), as a frame shaped like ``adapters.csv.read_table("prices", …)``'s output.
-    Categorical columns keep 26 M rows from becoming Python strings. Remove this when the CLI path lands."""
+    """FALLBACK for code older than 47bc885 (no ``mbt ingest csv --prices FILE.parquet``): read the Parquet
+    with pyarrow and load it through ``backtest.store.Store.ingest`` (the project's Python ingest API; one
+    transaction, its own conflict checks), as a frame shaped like ``adapters.csv.read_table("prices", …)``'s
+    output. Categorical columns keep 26 M rows from becoming Python strings. Only used when the ``mbt`` on
+    the path cannot read Parquet; delete once such code need not be measured."""
     import pandas as pd
     import pyarrow.parquet as pq
 
