@@ -328,7 +328,9 @@ class DaskExecutor(Executor):
 
     def _unreachable(self, e: BaseException) -> MbtError:
         reason = str(e).replace(self.scheduler, self._where()) or type(e).__name__
-        if isinstance(e, TimeoutError) or "Timed out trying to connect" in reason:
+        if isinstance(e, socket.gaierror):
+            reason = "unknown host"
+        elif isinstance(e, TimeoutError) or "Timed out trying to connect" in reason:
             # distributed retries until the timeout; the last attempt's error says why
             chain = []
             while e is not None and len(chain) < 10:
@@ -620,6 +622,10 @@ async def _probe_scheduler(address: str, timeout: float) -> None:
         finally:
             comm.abort()
 
+    if address.startswith("tcp://"):
+        # a plain TCP connect first, retried until the timeout: its error says for certain why nothing
+        # answers (refused, unknown host), however slowly distributed's own retry loop would run
+        await _tcp_reachable(address[len("tcp://"):], timeout)
     try:
         # connect() gives up after `timeout` with the reason; this bounds the handshake that follows it
         reply = await asyncio.wait_for(identify(), timeout + 1.0)
@@ -629,6 +635,34 @@ async def _probe_scheduler(address: str, timeout: float) -> None:
         kind = reply.get("type") if isinstance(reply, dict) else None
         raise OSError(f"the server there is a dask {kind}, not a scheduler" if kind else
                       "the server there does not speak dask's protocol")
+
+
+async def _tcp_reachable(hostport: str, timeout: float) -> None:
+    import asyncio
+    import time
+
+    host, _, port = hostport.rpartition(":")
+    host = host.strip("[]")
+    try:
+        port_no = int(port)
+    except ValueError:
+        return  # not host:port; distributed's own parser says what is wrong with it
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port_no), max(left, 0.05))
+        except ConnectionRefusedError as e:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no answer within {timeout:g} s") from e
+            await asyncio.sleep(min(0.2, max(deadline - time.monotonic(), 0.0)))
+            continue
+        except socket.gaierror:
+            raise
+        except (asyncio.TimeoutError, TimeoutError):
+            raise TimeoutError(f"no answer within {timeout:g} s") from None
+        writer.close()
+        return
 
 
 def _run_async(coro) -> Any:
