@@ -12,12 +12,15 @@ import os
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import duckdb
-import pandas as pd
 
 from .errors import InputError, MbtError
+
+if TYPE_CHECKING:  # pandas is imported by the ingest path only: `mbt run` does without it
+    import pandas as pd
+    import pyarrow as pa
 
 SCHEMA_VERSION = "1"
 DEFAULT_DB = "mbt.duckdb"
@@ -217,7 +220,7 @@ class Store:
         return int(after - before)
 
     # -- results ------------------------------------------------------------------------------
-    def write_run(self, run: dict[str, Any], tables: dict[str, pd.DataFrame]) -> None:
+    def write_run(self, run: dict[str, Any], tables: dict[str, pa.Table | pd.DataFrame]) -> None:
         """Store one run's rows, replacing any earlier rows of the same ``run_id``, in one transaction."""
         run_id = run["run_id"]
         self.con.execute("BEGIN TRANSACTION")
@@ -232,7 +235,8 @@ class Store:
                 if len(frame) == 0:
                     continue
                 self.con.register("_rows", frame)
-                names = ", ".join(ident(c) for c in frame.columns)
+                columns = frame.column_names if hasattr(frame, "column_names") else frame.columns
+                names = ", ".join(ident(c) for c in columns)
                 self.con.execute(f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM _rows")
                 self.con.unregister("_rows")
             self.con.execute("COMMIT")

@@ -223,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         Params.pack = timed(lambda: f"  replay rule set {rule_of_thread()}: block bounds + kind tables (Params.pack)",
                             Params.pack)
     for name, label in (("compute_metrics", "metrics (all rule sets)"),
-                        ("_result_tables", "result tables (pandas)"),
-                        ("result_tables", "result tables (pandas)")):
+                        ("_result_tables", "result tables (Arrow)"),
+                        ("result_tables", "result tables (Arrow)")):
         if hasattr(runner, name):
             setattr(runner, name, timed(label, getattr(runner, name)))
     Store.write_run = timed("write results (DuckDB, one transaction)", Store.write_run, top=True)

@@ -6,6 +6,10 @@ unless ``--debug``. ``main`` is the console-script entry point (``mbt = backtest
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+
 from . import demo, ingest, ingest_rpc, run, runs, sql  # noqa: F401  (each registers its verb)
 from .base import cli, db_option, debug_option
 
@@ -13,4 +17,25 @@ __all__ = ["cli", "db_option", "debug_option", "main"]
 
 
 def main() -> None:
-    cli(prog_name="mbt")
+    try:
+        cli(prog_name="mbt")
+        code = 0
+    except SystemExit as exc:  # click ends every command this way
+        code = exc.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    # Everything the command opened (the store, executors, clusters) is closed by now. Leave without the
+    # interpreter's teardown, which frees every object of a large run one by one (≈ 0.4 s after a
+    # 200,000-account replay); MBT_SLOW_EXIT=1 keeps the ordinary exit.
+    if os.environ.get("MBT_SLOW_EXIT"):
+        sys.exit(code)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said there
+            code = code or 1
+    os._exit(code)
