@@ -47,13 +47,26 @@ def parse_groups(table: Any, where: str, assets: Mapping[str, AssetParams]) -> d
     return out
 
 
+GROUP_BY = ("debt", "emode")
+
+
 def _parse(table: Mapping[str, Any], where: str, assets: Mapping[str, AssetParams]) -> dict:
-    return {"groups": parse_groups(table.get("groups", {}), f"{where}.groups", assets)}
+    out: dict[str, Any] = {"groups": parse_groups(table.get("groups", {}), f"{where}.groups", assets)}
+    by = table.get("group_by", "debt")
+    if by not in GROUP_BY:
+        raise ConfigError(f"{where}.group_by: expected \"debt\" (an account uses the first group holding all its "
+                          f"debts) or \"emode\" (only the group its positions' emode names), got {by!r}")
+    if by != "debt":
+        out["group_by"] = by
+    return out
 
 
 def _canonical(rule) -> dict:
     # a list, in config order: the first group holding every debt asset wins
-    return {"groups": [[g, {"assets": list(x.assets), **vars(x.params)}] for g, x in (rule.groups or {}).items()]}
+    out = {"groups": [[g, {"assets": list(x.assets), **vars(x.params)}] for g, x in (rule.groups or {}).items()]}
+    if rule.setting("group_by") == "emode":  # only when set: the canonical form (and run_id) of older configs stays
+        out["group_by"] = "emode"
+    return out
 
 
 def _compile(rule, data, base):
@@ -77,7 +90,8 @@ def compile_cross(rule: RuleSet, data: RunData, ltv, lt, lb, base) -> Compiled:
                 t[:, k] = (group.params.ltv, group.params.liquidation_threshold, group.params.liquidation_bonus)
         tables.append(t)
     stacked = np.stack(tables)  # (R, 3, K)
-    rows = np.full(len(data.accounts), -1, dtype=np.int64)
+    # -1: chosen from the debts at every call; 0: the assets' own values unless the emode names a group
+    rows = np.full(len(data.accounts), 0 if rule.setting("group_by") == "emode" else -1, dtype=np.int64)
     if data.emode is not None:
         for g, name in enumerate(names):
             rows[data.emode == name] = g + 1
@@ -87,6 +101,6 @@ def compile_cross(rule: RuleSet, data: RunData, ltv, lt, lb, base) -> Compiled:
 
 
 KIND = register(Kind(
-    name="cross", keys=("groups",), parse=_parse, canonical=_canonical, compile=_compile,
+    name="cross", keys=("groups", "group_by"), parse=_parse, canonical=_canonical, compile=_compile,
     needs=frozenset({"emode"}), summary="correlated groups (e-mode): one parameter row per group",
 ))

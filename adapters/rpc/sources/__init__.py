@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from mbt_errors import MbtError
 
-from . import chainlink
+from . import aave, chainlink
 from .base import LogSource
 
 #: name → source, in the order ``--help`` lists them.
 SOURCES: dict[str, LogSource] = {
     chainlink.SOURCE.name: chainlink.SOURCE,
+    aave.AAVE_V3.name: aave.AAVE_V3,
+    aave.AAVE_V2.name: aave.AAVE_V2,
 }
 
 #: Sources DESIGN §6 names that arrive with their issues.
-PLANNED = ("aave-v2", "aave-v3", "comet")
+PLANNED = ("comet",)
 
 
 def register_source(source: LogSource) -> LogSource:
