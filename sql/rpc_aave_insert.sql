@@ -24,3 +24,9 @@ INSERT OR REPLACE INTO indices (asset, timestamp, liquidity_index, variable_borr
 SELECT r.symbol, to_timestamp(u.ts), CAST(u.liquidity_index AS DOUBLE) / 1e27, CAST(u.variable_index AS DOUBLE) / 1e27
 FROM _aave_reserve_updates u JOIN aave_reserves r ON r.stream = $stream AND r.reserve = u.reserve
 QUALIFY row_number() OVER (PARTITION BY u.reserve, u.block ORDER BY u.log_index DESC) = 1;
+-- Oracle prices sampled in the chunk (--prices oracle): exact raw values, and as DESIGN prices rows
+-- (source 'aave-oracle', round_id = the block, so the latest block wins within a second).
+INSERT OR REPLACE INTO aave_oracle_prices
+SELECT $stream, block, reserve, CAST(price_raw AS HUGEINT), CAST(unit AS HUGEINT) FROM _aave_oracle_prices;
+INSERT OR REPLACE INTO prices (asset, source, timestamp, round_id, price_usd, block)
+SELECT symbol, 'aave-oracle', to_timestamp(ts), block, price_usd, block FROM _aave_oracle_prices;

@@ -7,3 +7,7 @@ DELETE FROM aave_reserve_updates WHERE stream = $stream AND block > $block;
 DELETE FROM aave_pool_events WHERE stream = $stream AND block > $block;
 DELETE FROM aave_liquidations WHERE stream = $stream AND block > $block;
 DELETE FROM aave_config_events WHERE stream = $stream AND block > $block;
+DELETE FROM prices p
+WHERE p.source = 'aave-oracle' AND p.block > $block
+  AND p.asset IN (SELECT symbol FROM aave_reserves WHERE stream = $stream);
+DELETE FROM aave_oracle_prices WHERE stream = $stream AND block > $block;

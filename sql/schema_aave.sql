@@ -106,3 +106,13 @@ CREATE TABLE IF NOT EXISTS aave_config_events (
     label     VARCHAR,
     address   VARCHAR
 );
+
+-- AaveOracle.getAssetPrice per reserve at sampled blocks (--prices oracle): the prices the Pool used.
+CREATE TABLE IF NOT EXISTS aave_oracle_prices (
+    stream    VARCHAR NOT NULL,
+    block     BIGINT NOT NULL,
+    reserve   VARCHAR NOT NULL,
+    price_raw HUGEINT NOT NULL,    -- base-currency units (BASE_CURRENCY_UNIT = 1e8 for USD markets)
+    unit      HUGEINT NOT NULL,
+    PRIMARY KEY (stream, block, reserve)
+);

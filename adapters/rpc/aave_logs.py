@@ -106,6 +106,7 @@ class Decoded:
     pool_events: list[dict[str, Any]] = field(default_factory=list)
     liquidations: list[dict[str, Any]] = field(default_factory=list)
     config_events: list[dict[str, Any]] = field(default_factory=list)
+    oracle_prices: list[dict[str, Any]] = field(default_factory=list)   # filled by the source (views, not logs)
     skipped: int = 0   # logs of other contracts or other events (none when the filter was the source's)
 
 

@@ -35,7 +35,7 @@ V3_VERSIONS = ("v3.0", "v3.1", "v3.2", "v3.3", "v3.4", "v3.5", "v3.6", "v3.7")
 SEL = {
     "getReservesList()": "d1946dbc", "ADDRESSES_PROVIDER()": "0542975c", "getReserveData(address)": "35ea6a75",
     "getPoolConfigurator()": "631adfca", "getPriceOracle()": "fca513a8", "decimals()": "313ce567",
-    "symbol()": "95d89b41",
+    "symbol()": "95d89b41", "getAssetPrice(address)": "b3596f07", "BASE_CURRENCY_UNIT()": "8c89b64f",
 }
 
 
@@ -93,6 +93,8 @@ def _schemas() -> dict[str, pa.Schema]:
                                            ("receive_atoken", b)]),
         "config_events": pa.schema(where + [("event", s), ("asset", s), ("category", i), ("v1", s), ("v2", s),
                                             ("v3", s), ("flag", b), ("label", s), ("address", s)]),
+        "oracle_prices": pa.schema([("block", i), ("reserve", s), ("symbol", s), ("price_raw", s), ("unit", s),
+                                    ("price_usd", pa.float64()), ("ts", i)]),
     }
 
 
@@ -119,7 +121,7 @@ def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
 
 def stage_tables(decoded: Decoded) -> dict[str, pa.Table]:
     schemas = _schemas()
-    return {f"_aave_{name}": _table(getattr(decoded, name), schema) for name, schema in schemas.items()}
+    return {f"_aave_{name}": _table(getattr(decoded, name, []), schema) for name, schema in schemas.items()}
 
 
 def batch_logs(batch: LogBatch) -> list[dict[str, Any]]:
@@ -150,7 +152,8 @@ class AavePlan(SourcePlan):
     """An Aave run: the Pool, its configurator and oracle, and every reserve's tokens."""
 
     def __init__(self, version: str, pool: str, provider: str | None, configurator: str | None,
-                 oracle: str | None, reserves: list[dict[str, Any]], market: str) -> None:
+                 oracle: str | None, reserves: list[dict[str, Any]], market: str, prices: str = "none",
+                 price_every: int = 0, base_unit: int | None = None) -> None:
         from ..aave_logs import Token
 
         self.version = version
@@ -159,6 +162,9 @@ class AavePlan(SourcePlan):
         self.configurator = configurator
         self.oracle = oracle
         self.reserves = reserves
+        self.prices = prices
+        self.price_every = price_every
+        self.base_unit = base_unit
         self.tokens: dict[str, Token] = {}
         for r in reserves:
             self.tokens[r["a_token"]] = Token(r["a_token"], r["reserve"], "collateral")
@@ -173,6 +179,10 @@ class AavePlan(SourcePlan):
     def describe(self, stream: str) -> list[str]:
         lines = [f"  pool          {self.pool} (Aave {self.version}), stream {stream}",
                  f"  configurator  {self.configurator or '?'}; oracle {self.oracle or '?'}"]
+        if self.prices == "oracle":
+            every = f" and every {self.price_every:,} blocks" if self.price_every else ""
+            lines.append(f"  prices        AaveOracle.getAssetPrice of every reserve at each block with a Pool event"
+                         f"{every} (source aave-oracle, base unit {self.base_unit})")
         for r in self.reserves:
             lines.append(f"  reserve {r['reserve_id']:<5} {r['symbol']:<8} {r['reserve']} (decimals {r['decimals']}): "
                          f"aToken {r['a_token']}, variable debt {r['debt_token']}")
@@ -196,15 +206,55 @@ class AavePlan(SourcePlan):
         for header in log_headers(chunk.logs):
             chunk.blocks.remember(header)
         # every block with a log keeps its header: balances at those blocks need their timestamps
-        blocks = sorted({lg["block"] for lg in logs})
+        sampled = self._price_blocks(chunk.unit, logs) if self.prices == "oracle" else []
+        blocks = sorted({lg["block"] for lg in logs} | set(sampled))
         got = chunk.blocks.get(blocks)
         absent = [n for n, h in got.items() if h is None]
         if absent:
             raise MbtError(f"block {absent[0]}: the node has no header for it")
         headers = [h for h in got.values() if h is not None]
-        decoded = decode_logs(logs, self.version, self.pool, self.configurator, self.tokens,
-                              {h.number: h.timestamp for h in headers}, f"eth_getLogs {chunk.unit.lo}..{chunk.unit.hi}")
-        return ChunkFrames(decoded, headers, _counts(decoded))
+        ts = {h.number: h.timestamp for h in headers}
+        decoded = decode_logs(logs, self.version, self.pool, self.configurator, self.tokens, ts,
+                              f"eth_getLogs {chunk.unit.lo}..{chunk.unit.hi}")
+        counts = _counts(decoded)
+        if sampled:
+            decoded.oracle_prices, failed = self._oracle_prices(chunk.client, sampled, ts)
+            counts["oracle_prices"] = len(decoded.oracle_prices)
+            counts["oracle_failed"] = failed
+        return ChunkFrames(decoded, headers, counts)
+
+    def _price_blocks(self, unit: Unit, logs: list[dict[str, Any]]) -> list[int]:
+        out = {lg["block"] for lg in logs if lg["address"] == self.pool}
+        if self.price_every:
+            first = -(-unit.lo // self.price_every) * self.price_every
+            out.update(range(first, unit.hi + 1, self.price_every))
+        return sorted(out)
+
+    def _oracle_prices(self, client: Any, blocks: list[int], ts: Mapping[int, int]) -> tuple[list[dict[str, Any]], int]:
+        """getAssetPrice of every reserve at each of ``blocks`` (calls that fail, e.g. before the oracle
+        existed, are counted and skipped)."""
+        from ..transport import RpcError
+
+        assert self.oracle is not None and self.base_unit
+        calls = [call(self.oracle, "getAssetPrice(address)", (r["reserve"],), b) for b in blocks for r in self.reserves]
+        answers: list[Any] = []
+        for i in range(0, len(calls), 500):
+            answers += client.batch(calls[i:i + 500])
+        rows, failed = [], 0
+        n = len(self.reserves)
+        for j, b in enumerate(blocks):
+            for k, r in enumerate(self.reserves):
+                raw = answers[j * n + k]
+                if isinstance(raw, RpcError) or not isinstance(raw, str) or len(raw) < 66:
+                    failed += 1
+                    continue
+                price = int(raw[2:66], 16)
+                if price <= 0:
+                    failed += 1
+                    continue
+                rows.append({"block": b, "reserve": r["reserve"], "symbol": r["symbol"], "price_raw": price,
+                             "unit": self.base_unit, "price_usd": price / self.base_unit, "ts": int(ts[b])})
+        return rows, failed
 
 
 def decode_logs(logs, version, pool, configurator, tokens, timestamps, where) -> Decoded:
@@ -249,6 +299,11 @@ class AaveSource(LogSource):
                          "(aave-v3: v3.0 … v3.7, default v3.7; aave-v2: v2).", metavar="VER"),
             SourceOption("--market", "market", "A name for the market (default: aave-v3 / aave-v2).",
                          metavar="NAME"),
+            SourceOption("--prices", "prices", "oracle: also store AaveOracle.getAssetPrice of every reserve at each "
+                         "block with a Pool event (prices source aave-oracle); none (default): no prices.",
+                         metavar="oracle|none"),
+            SourceOption("--price-every", "price_every", "With --prices oracle: also sample every N blocks.",
+                         metavar="N"),
         )
 
     def events(self) -> dict[str, dict[str, Any]]:
@@ -276,6 +331,18 @@ class AaveSource(LogSource):
         if market is not None and not market.strip():
             raise MbtError("--market: must not be blank")
         out["market"] = market or self.name
+        prices = out.get("prices") or "none"
+        if prices not in ("none", "oracle"):
+            raise MbtError(f"--prices {prices!r}: expected oracle or none")
+        out["prices"] = prices
+        every = out.get("price_every")
+        try:
+            every = int(every) if every not in (None, "") else 0
+        except ValueError:
+            raise MbtError(f"--price-every {out.get('price_every')!r}: expected a whole number of blocks") from None
+        if every < 0 or (every and prices != "oracle"):
+            raise MbtError("--price-every: a positive number of blocks, with --prices oracle")
+        out["price_every"] = every
         return out
 
     def stream_key(self, options: Mapping[str, Any]) -> str:
@@ -319,7 +386,17 @@ class AaveSource(LogSource):
                          "symbol": _abi_string(_answer(sym, f"{where}: {r}.symbol()"))})
         if not rows:
             raise MbtError(f"{where}: the Pool lists no reserves")
-        return AavePlan(opts["aave_version"], pool, provider, configurator, oracle, rows, opts["market"])
+        base_unit = None
+        if opts["prices"] == "oracle":
+            if oracle is None:
+                raise MbtError(f"--prices oracle: {where}: no price oracle found through ADDRESSES_PROVIDER()")
+            if self.family == "v2":
+                raise MbtError("--prices oracle: a v2 oracle quotes in ETH; load USD prices another way "
+                               "(e.g. --source chainlink)")
+            unit = ctx.client.batch([call(oracle, "BASE_CURRENCY_UNIT()", (), block)])[0]
+            base_unit = _hex_words(_answer(unit, f"--prices oracle: {oracle}.BASE_CURRENCY_UNIT()"))[0]
+        return AavePlan(opts["aave_version"], pool, provider, configurator, oracle, rows, opts["market"],
+                        opts["prices"], opts["price_every"], base_unit)
 
     def stage(self, frames: Any) -> dict[str, pa.Table]:
         return stage_tables(frames)
@@ -345,9 +422,18 @@ class AaveSource(LogSource):
         return ChunkFrames(decoded, [], _counts(decoded))
 
     def summary(self, plan: SourcePlan, counts: Mapping[str, int], logs: int) -> str:
+        prices = f", {counts.get('oracle_prices', 0):,} oracle prices" if "oracle_prices" in counts else ""
         return (f"{logs:,} logs: {counts.get('token_events', 0):,} token events, "
                 f"{counts.get('reserve_updates', 0):,} reserve updates, {counts.get('pool_events', 0):,} pool events, "
-                f"{counts.get('liquidations', 0):,} liquidations, {counts.get('config_events', 0):,} parameter changes stored")
+                f"{counts.get('liquidations', 0):,} liquidations, {counts.get('config_events', 0):,} parameter changes"
+                f"{prices} stored")
+
+    def warnings(self, counts: Mapping[str, int]) -> list[str]:
+        failed = counts.get("oracle_failed", 0)
+        if not failed:
+            return []
+        return [f"warning: {failed:,} getAssetPrice call(s) failed or answered <= 0 (e.g. before the oracle existed); "
+                f"those prices are not stored"]
 
     def redecode_summary(self, counts: Mapping[str, int], logs: int) -> str:
         return (f"re-decoded {logs:,} stored logs → {counts.get('token_events', 0):,} token events, "
