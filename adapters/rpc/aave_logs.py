@@ -23,11 +23,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_utils import keccak
+from functools import cache
 
 
+@cache
 def topic(signature: str) -> bytes:
-    return keccak(text=signature)
+    from eth_hash.auto import keccak
+
+    return keccak(signature.encode())
 
 
 #: event name → signature, per version (v2's Pool events and token events have other shapes)
@@ -110,6 +113,12 @@ class Decoded:
     skipped: int = 0   # logs of other contracts or other events (none when the filter was the source's)
 
 
+@cache
+def _names(version: str) -> dict[bytes, str]:
+    return {topic(sig): name for name, sig in events(version).items()}
+
+
+@cache
 def _addr(word: bytes) -> str:
     return "0x" + word[-20:].hex()
 
@@ -131,7 +140,7 @@ def decode(logs: list[dict[str, Any]], *, version: str, pool: str, configurator:
     every block with a ``ReserveDataUpdated``. Raises ``ValueError`` naming the log when one is malformed.
     """
     v2 = version == "v2"
-    names = {topic(sig): name for name, sig in events(version).items()}
+    names = _names(version)
     out = Decoded()
     pool = pool.lower()
     configurator = configurator.lower() if configurator else None

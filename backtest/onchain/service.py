@@ -143,7 +143,7 @@ def save_snapshot(con, market: Market, where: Where, rows: list[dict[str, Any]])
             # collateral switched off does not back debt: it is kept as collateral 0 for the engines
             coll = float(Decimal(r["collateral"])) if r["collateral_enabled"] else 0.0
             con.execute("INSERT INTO positions (account, asset, market, emode, collateral, debt) VALUES (?, ?, ?, ?, ?, ?)",
-                        [r["account"], r["asset"], r["market"], str(r["emode"]) if r["emode"] else None, coll,
+                        [r["account"], r["asset"], r["market"], f"emode-{r['emode']}" if r["emode"] else None, coll,
                          float(Decimal(r["debt"]))])
         con.execute("DELETE FROM events WHERE market = ?", [market.pool])
         seq = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]

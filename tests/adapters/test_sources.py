@@ -39,7 +39,7 @@ def test_planned_sources_are_not_implemented_yet(name: str, tmp_path: Path) -> N
     result = _mbt("--source", name, "--db", str(tmp_path / "x.duckdb"))
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [f"mbt: error: --source {name}: not implemented yet "
-                                                  f"(available: chainlink)"]
+                                                  f"(available: {', '.join(SOURCES)})"]
     assert not (tmp_path / "x.duckdb").exists()
 
 

@@ -101,22 +101,29 @@ def _schemas() -> dict[str, pa.Schema]:
 HUGEINT_MAX = (1 << 127) - 1
 
 
+BIG = {"value", "balance_increase", "idx", "liquidity_rate", "stable_rate", "variable_rate", "liquidity_index",
+       "variable_index", "amount", "debt_to_cover", "collateral_amount", "v1", "v2", "v3", "price_raw", "unit"}
+
+
 def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Rows as an Arrow table, column by column (big integers as decimal text: SQL casts them to HUGEINT)."""
     import pyarrow as pa
 
-    text = {f.name for f in schema if pa.types.is_string(f.type)}
-    out = []
-    for row in rows:
-        r = {}
-        for name in schema.names:
-            v = row.get(name)
-            if isinstance(v, int) and not isinstance(v, bool) and name in text:
-                if v > HUGEINT_MAX:
-                    raise MbtError(f"log {row['block']}:{row['log_index']}: {name} = {v} does not fit a HUGEINT")
-                v = str(v)
-            r[name] = v
-        out.append(r)
-    return pa.Table.from_pylist(out, schema=schema)
+    columns = []
+    for f in schema:
+        name = f.name
+        if name in BIG:
+            ints = [row[name] for row in rows]
+            present = [v for v in ints if v is not None]
+            if present and max(present) > HUGEINT_MAX:
+                top = max(present)
+                row = next(r for r in rows if r[name] == top)
+                raise MbtError(f"log {row['block']}:{row['log_index']}: {name} = {top} does not fit a HUGEINT")
+            values = [None if v is None else str(v) for v in ints] if len(present) != len(ints) else list(map(str, ints))
+        else:
+            values = [row[name] for row in rows]
+        columns.append(pa.array(values, f.type))
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def stage_tables(decoded: Decoded) -> dict[str, pa.Table]:
@@ -127,17 +134,34 @@ def stage_tables(decoded: Decoded) -> dict[str, pa.Table]:
 def batch_logs(batch: LogBatch) -> list[dict[str, Any]]:
     """The logs of a batch as dicts of Python values (bytes for topics and data)."""
     t = batch.table
-    cols = {name: t.column(name).to_pylist() for name in ("block", "log_index", "tx_hash", "address", "topic0",
-                                                          "topic1", "topic2", "topic3", "data")}
+    blocks = t.column("block").to_pylist()
+    indexes = t.column("log_index").to_pylist()
+    hashes = ["0x" + h.hex() for h in t.column("tx_hash").to_pylist()]
+    seen: dict[bytes, str] = {}
+    addresses = [seen.get(a) or seen.setdefault(a, "0x" + a.hex()) for a in t.column("address").to_pylist()]
+    tops = [t.column(f"topic{k}").to_pylist() for k in range(4)]
+    data = t.column("data").to_pylist()
     logs = []
-    for n in range(t.num_rows):
-        topics = [cols[f"topic{k}"][n] for k in range(4)]
-        while topics and topics[-1] is None:
-            topics.pop()
-        logs.append({"block": cols["block"][n], "log_index": cols["log_index"][n],
-                     "tx_hash": "0x" + cols["tx_hash"][n].hex(), "address": "0x" + cols["address"][n].hex(),
-                     "topics": topics, "data": cols["data"][n]})
+    for n, (t0, t1, t2, t3) in enumerate(zip(*tops)):
+        topics = [x for x in (t0, t1, t2, t3) if x is not None]
+        logs.append({"block": blocks[n], "log_index": indexes[n], "tx_hash": hashes[n], "address": addresses[n],
+                     "topics": topics, "data": data[n]})
     return logs
+
+
+def json_logs(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``eth_getLogs`` results as the dicts :func:`batch_logs` makes (what a chunk decodes, without the round
+    trip through its Arrow columns; ``--redecode`` takes the stored columns and must give the same rows)."""
+    fromhex = bytes.fromhex
+    seen: dict[str, str] = {}
+    out = []
+    for lg in logs:
+        a = lg["address"]
+        out.append({"block": int(lg["blockNumber"], 16), "log_index": int(lg["logIndex"], 16),
+                    "tx_hash": lg["transactionHash"].lower(),
+                    "address": seen.get(a) or seen.setdefault(a, a.lower()),
+                    "topics": [fromhex(t[2:]) for t in lg["topics"]], "data": fromhex(lg["data"][2:])})
+    return out
 
 
 def _timestamp_blocks(logs: list[dict[str, Any]], pool: str) -> list[int]:
@@ -202,7 +226,7 @@ class AavePlan(SourcePlan):
     def read(self, chunk: ChunkInput) -> ChunkFrames:
         from ..chain import log_headers
 
-        logs = batch_logs(chunk.batch)
+        logs = json_logs(chunk.logs)
         for header in log_headers(chunk.logs):
             chunk.blocks.remember(header)
         # every block with a log keeps its header: balances at those blocks need their timestamps
