@@ -16,3 +16,18 @@ SELECT run_id, rule, kind, scenario,
        max(value) FILTER (WHERE metric = 'blocked_withdraw_usd')    AS blocked_withdraw_usd
 FROM run_metrics
 GROUP BY ALL;
+
+-- onchain_liquidations: the liquidations an ingested Aave market really had (mbt ingest rpc --source
+-- aave-v3|aave-v2), in token units beside the raw integers, to read next to a replay's `liquidations`.
+CREATE OR REPLACE VIEW onchain_liquidations AS
+SELECT m.pool AS market, l.block, b.timestamp AS ts, l.tx_hash AS tx, l."user", d.symbol AS debt_asset,
+       c.symbol AS collateral_asset,
+       CAST(l.debt_to_cover AS DOUBLE) / 10 ^ d.decimals AS debt_to_cover,
+       CAST(l.collateral_amount AS DOUBLE) / 10 ^ c.decimals AS seized,
+       l.debt_to_cover AS debt_to_cover_raw, l.collateral_amount AS seized_raw,
+       l.liquidator, l.receive_atoken, l.log_index
+FROM aave_liquidations l
+JOIN aave_markets m ON m.stream = l.stream
+LEFT JOIN aave_reserves d ON d.stream = l.stream AND d.reserve = l.debt_asset
+LEFT JOIN aave_reserves c ON c.stream = l.stream AND c.reserve = l.collateral_asset
+LEFT JOIN rpc_blocks b ON b.chain_id = CAST(split_part(l.stream, ':', 1) AS BIGINT) AND b.number = l.block;

@@ -80,11 +80,16 @@ CONFIG = {
 }
 
 
+ORACLE = {
+    "AssetSourceUpdated": "AssetSourceUpdated(address,address)",
+}
+
+
 def events(version: str) -> dict[str, str]:
     """Every event the source asks ``eth_getLogs`` for, name → signature (v3 names for v3, v2's for v2)."""
     if version == "v2":
-        return {**POOL_V2, **TOKEN_V2, **CONFIG}
-    return {**POOL_V3, **TOKEN_V3, **CONFIG}
+        return {**POOL_V2, **TOKEN_V2, **CONFIG, **ORACLE}
+    return {**POOL_V3, **TOKEN_V3, **CONFIG, **ORACLE}
 
 
 def topic0s(version: str) -> list[str]:
@@ -133,7 +138,7 @@ def _string(data: bytes, offset: int) -> str:
 
 
 def decode(logs: list[dict[str, Any]], *, version: str, pool: str, configurator: str | None,
-           tokens: Mapping[str, Token], timestamps: Mapping[int, int]) -> Decoded:
+           tokens: Mapping[str, Token], timestamps: Mapping[int, int], oracle: str | None = None) -> Decoded:
     """Rows of ``logs`` (each: ``block``, ``log_index``, ``tx_hash``, ``address``, ``topics`` as bytes, ``data``).
 
     ``tokens`` maps lower-case token addresses to what they are; ``timestamps`` gives the block timestamp of
@@ -144,16 +149,17 @@ def decode(logs: list[dict[str, Any]], *, version: str, pool: str, configurator:
     out = Decoded()
     pool = pool.lower()
     configurator = configurator.lower() if configurator else None
+    oracle = oracle.lower() if oracle else None
     for log in logs:
         try:
-            _one(log, names, v2, pool, configurator, tokens, timestamps, out)
+            _one(log, names, v2, pool, configurator, oracle, tokens, timestamps, out)
         except (IndexError, KeyError, ValueError) as exc:
             raise ValueError(f"log {log['block']}:{log['log_index']} of {log['address']} does not decode as an "
                              f"Aave {version} event ({type(exc).__name__}: {exc})") from None
     return out
 
 
-def _one(log, names, v2, pool, configurator, tokens, timestamps, out: Decoded) -> None:
+def _one(log, names, v2, pool, configurator, oracle, tokens, timestamps, out: Decoded) -> None:
     topics = log["topics"]
     if not topics:
         out.skipped += 1
@@ -227,6 +233,10 @@ def _one(log, names, v2, pool, configurator, tokens, timestamps, out: Decoded) -
         elif name == "DeficitCovered":
             row.update(reserve=_addr(topics[1]), other=_addr(data[0:32]), amount=w[1])
         out.pool_events.append(row)
+        return
+    if oracle is not None and address == oracle and name == "AssetSourceUpdated":
+        out.config_events.append({**where, "event": name, "asset": _addr(topics[1]), "category": None, "v1": None,
+                                  "v2": None, "v3": None, "flag": None, "label": None, "address": _addr(topics[2])})
         return
     if configurator is not None and address == configurator and name in CONFIG:
         row = {**where, "event": name, "asset": None, "category": None, "v1": None, "v2": None, "v3": None,

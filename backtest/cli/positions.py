@@ -70,7 +70,7 @@ def positions_cmd(at_block: int | None, at: str | None, market: str | None, fmt:
             if not rpc_urls:
                 raise MbtError("--check-block: needs --rpc-url (or $ETH_RPC_URL)")
             where = service.at_block(con, stream, check_block, rpc_urls)
-            report, differs = check_positions(mk, where, rpc_urls)
+            report, differs = check_positions(mk, where, rpc_urls, con=con)
             click.echo(report)
             if differs:
                 raise SystemExit(1)

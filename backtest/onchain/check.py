@@ -18,8 +18,17 @@ def _emode_call(pool: str, account: str, block: int):
     return "eth_call", [{"to": pool, "data": "0xeddf1b79" + account[2:].rjust(64, "0")}, hex(block)]
 
 
-def check_positions(market: Market, where: Where, rpc_urls: tuple[str, ...], batch: int = 200) -> tuple[str, bool]:
-    """(report text, whether any raw balance or e-mode differs)."""
+def _call(to: str, selector: str, arg: str, block: int):
+    return "eth_call", [{"to": to, "data": "0x" + selector + arg[2:].rjust(64, "0")}, hex(block)]
+
+
+def check_positions(market: Market, where: Where, rpc_urls: tuple[str, ...], batch: int = 200,
+                    con=None) -> tuple[str, bool]:
+    """(report text, whether any raw balance, e-mode or health factor differs).
+
+    With ``con`` (the database) and an oracle, health factors are checked too: ``getUserAccountData`` against
+    the integer layer on the rebuilt balances, the live parameters and ``getAssetPrice`` at N.
+    """
     from adapters.rpc.transport import RpcError, Transport
 
     from ..errors import MbtError
@@ -55,6 +64,7 @@ def check_positions(market: Market, where: Where, rpc_urls: tuple[str, ...], bat
         ours = market.emode_at(account, where.block)
         if chain != ours:
             emode_diffs.append((account, chain, ours))
+    hf_lines, hf_same, hf_total = _health(market, where, transport, con, accounts, batch) if con is not None else ([], 0, 0)
     diffs.sort(reverse=True)
     lines = [f"block {where.block:,}: {same:,} of {len(wanted):,} raw token balances equal the chain's "
              f"({len(accounts):,} accounts × {len(market.reserves)} reserves × 2 tokens); "
@@ -63,4 +73,44 @@ def check_positions(market: Market, where: Where, rpc_urls: tuple[str, ...], bat
         lines.append(f"  {account} {sym} {side}: chain {chain}, rebuilt {ours} (off by {d})")
     for account, chain, ours in emode_diffs[:10]:
         lines.append(f"  {account} e-mode: chain {chain}, rebuilt {ours}")
-    return "\n".join(lines), bool(diffs or emode_diffs)
+    if hf_total:
+        lines.append(f"getUserAccountData: collateral, debt, LT, LTV and health factor equal for {hf_same:,} of "
+                     f"{hf_total:,} accounts")
+        lines += hf_lines[:10]
+    return "\n".join(lines), bool(diffs or emode_diffs or hf_same != hf_total)
+
+
+def _health(market, where, transport, con, accounts, batch):
+    from adapters.rpc.transport import RpcError
+
+    from .health import account_at, integer_market
+    from .params import live_params
+
+    row = con.execute("SELECT oracle FROM aave_markets WHERE stream = ?", [market.stream]).fetchone()
+    if row is None or row[0] is None or market.version == "v2":
+        return [], 0, 0
+    oracle = row[0]
+    reserves = list(market.reserves)
+    answers = transport.batch([_call(oracle, "b3596f07", r, where.block) for r in reserves])
+    if any(isinstance(a, RpcError) for a in answers):
+        return ["  (no oracle prices at that block: health factors not checked)"], 0, 0
+    prices = {r: int(a, 16) for r, a in zip(reserves, answers)}
+    imarket = integer_market(market, live_params(con, market, where.block), prices, where.block, where.ts)
+    calls = [_call(market.pool, "bf92857c", acct, where.block) for acct in accounts]
+    data = []
+    for i in range(0, len(calls), batch):
+        data += transport.batch(calls[i:i + batch])
+    lines, same = [], 0
+    for acct, raw in zip(accounts, data):
+        if isinstance(raw, RpcError):
+            lines.append(f"  {acct}: getUserAccountData failed ({raw.message})")
+            continue
+        w = [int(raw[2 + 64 * i:66 + 64 * i], 16) for i in range(6)]
+        a = account_at(market, imarket, acct, where.block)
+        ours = (a.total_collateral_base, a.total_debt_base, a.avg_liquidation_threshold_bps, a.avg_ltv_bps, a.health_factor)
+        chain = (w[0], w[1], w[3], w[4], w[5])
+        if ours == chain:
+            same += 1
+        else:
+            lines.append(f"  {acct} account data: chain {chain}, rebuilt {ours}")
+    return lines, same, len(accounts)

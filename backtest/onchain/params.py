@@ -42,14 +42,16 @@ class LiveParams:
     block: int
     reserves: dict[str, ReserveParams]
     categories: dict[int, Category]
+    price_sources: dict[str, str] = field(default_factory=dict)   # reserve → AaveOracle source (AssetSourceUpdated)
 
 
 def live_params(con, market: Market, block: int) -> LiveParams:
-    rows = con.execute("SELECT event, asset, category, v1, v2, v3, flag, label FROM aave_config_events "
+    rows = con.execute("SELECT event, asset, category, v1, v2, v3, flag, label, address FROM aave_config_events "
                        "WHERE stream = ? AND block <= ? ORDER BY block, log_index", [market.stream, block]).fetchall()
     reserves = {r: ReserveParams() for r in market.reserves}
     cats: dict[int, Category] = {}
-    for event, asset, category, v1, v2, v3, flag, label in rows:
+    sources: dict[str, str] = {}
+    for event, asset, category, v1, v2, v3, flag, label, address in rows:
         p = reserves.get(asset) if asset else None
         if event == "CollateralConfigurationChanged" and p is not None:
             p.ltv, p.liquidation_threshold, p.liquidation_bonus = int(v1), int(v2), int(v3)
@@ -58,6 +60,8 @@ def live_params(con, market: Market, block: int) -> LiveParams:
             p.reserve_factor = int(v2)
         elif event == "LiquidationProtocolFeeChanged" and p is not None:
             p.protocol_fee = int(v2)
+        elif event == "AssetSourceUpdated" and asset:
+            sources[asset] = address
         elif event == "EModeCategoryAdded":
             old = cats.get(int(category))
             cats[int(category)] = Category(int(v1), int(v2), int(v3), label or "",
@@ -72,7 +76,7 @@ def live_params(con, market: Market, block: int) -> LiveParams:
     if missing:
         raise MbtError(f"block {block}: no CollateralConfigurationChanged stored for {', '.join(missing)}; ingest the "
                        f"market from its deployment block (parameters are read from the configurator's events)")
-    return LiveParams(block, reserves, cats)
+    return LiveParams(block, reserves, cats, sources)
 
 
 def _frac(bps: int) -> str:
@@ -108,6 +112,11 @@ def params_toml(market: Market, live: LiveParams, *, start: str | None = None, e
                   f"ltv = {_frac(p.ltv)}", f"liquidation_threshold = {_frac(p.liquidation_threshold)}",
                   f"liquidation_bonus = {_bonus(p.liquidation_bonus)}",
                   f"# reserve_factor_bps = {p.reserve_factor}"]
+    if live.price_sources:
+        lines += ["", "# AaveOracle price sources (AssetSourceUpdated); where one is a Chainlink proxy, its history loads with"]
+        for r in market.reserves:
+            if r in live.price_sources:
+                lines.append(f"#   mbt ingest rpc --source chainlink --feed {live.price_sources[r]} --asset {sym[r]}")
     for cid, c in sorted(live.categories.items()):
         members = [sym[r] for r in market.reserves if r in c.collateral]
         if not members:

@@ -296,6 +296,55 @@ def test_check_block_compares_with_the_node(db, node) -> None:
 
     m = re.search(r"block 414: (\d+) of (\d+) raw token balances equal the chain's", result.stdout)
     assert m and m.group(1) == m.group(2) and int(m.group(2)) >= 100, result.stdout
+    m = re.search(r"health factor equal for (\d+) of (\d+) accounts", result.stdout)
+    assert m and m.group(1) == m.group(2), result.stdout
+
+
+def test_check_block_exits_1_when_the_reconstruction_differs(db, node, tmp_path) -> None:
+    import shutil
+
+    bad = tmp_path / "tampered.duckdb"
+    shutil.copy(db, bad)
+    con = duckdb.connect(str(bad))
+    # one wei more in one supply: that account's aToken balance is then off from the next block on
+    con.execute("UPDATE aave_token_events SET value = value + 1 WHERE (block, log_index) = "
+                "(SELECT (block, log_index) FROM aave_token_events WHERE kind = 'mint' AND side = 'collateral' "
+                "ORDER BY block DESC LIMIT 1)")
+    con.close()
+    result = _mbt(["positions", "--check-block", "457", "--rpc-url", node.url, "--db", str(bad)])
+    assert result.exit_code == 1, result.output
+    assert "off by" in result.stdout
+
+
+def test_price_sources_equal_get_source_of_asset(db, rec) -> None:
+    result = _mbt(["params", "--at-block", "457", "--db", str(db)])
+    oracle = rec.manifest["addresses"]["AaveOracle"]
+    for r in rec.reserves:
+        source = "0x" + format(rec.word(oracle, "92bf2be0", r["underlying"], block=457), "040x")
+        assert f"--source chainlink --feed {source} --asset {r['symbol']}" in result.stdout
+
+
+def test_rollback_then_resume_restores_the_same_rows(db, node, rec, tmp_path) -> None:
+    import shutil
+
+    from backtest.ingest.rpc_store import RpcStore
+    from adapters.rpc.sources import get_source
+    from backtest.store import Store
+
+    copy = tmp_path / "rolled.duckdb"
+    shutil.copy(db, copy)
+    stream = "31337:" + rec.pool
+    with Store(str(copy)) as store:
+        h = store.con.execute("SELECT hash FROM rpc_blocks WHERE number = (SELECT max(number) FROM rpc_blocks "
+                              "WHERE number <= 300)").fetchone()[0]
+        block = store.con.execute("SELECT max(number) FROM rpc_blocks WHERE number <= 300").fetchone()[0]
+        RpcStore(store).rollback_to(source=get_source("aave-v3"), stream=stream, chain_id=31337, block=block,
+                                    block_hash=h, settings={})
+        left = store.con.execute("SELECT max(block) FROM aave_token_events").fetchone()[0]
+        assert left <= 300
+    result = _mbt([*ING, "--pool", rec.pool, "--rpc-url", node.url, "--db", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert _snapshot(copy) == _snapshot(db)
 
 
 def test_saved_snapshot_replays_under_live_and_proposed_rules(db, tmp_path) -> None:

@@ -221,6 +221,8 @@ class AavePlan(SourcePlan):
         out = {self.pool, *self.tokens}
         if self.configurator:
             out.add(self.configurator)
+        if self.oracle:
+            out.add(self.oracle)
         return sorted(out)
 
     def read(self, chunk: ChunkInput) -> ChunkFrames:
@@ -239,7 +241,7 @@ class AavePlan(SourcePlan):
         headers = [h for h in got.values() if h is not None]
         ts = {h.number: h.timestamp for h in headers}
         decoded = decode_logs(logs, self.version, self.pool, self.configurator, self.tokens, ts,
-                              f"eth_getLogs {chunk.unit.lo}..{chunk.unit.hi}")
+                              f"eth_getLogs {chunk.unit.lo}..{chunk.unit.hi}", self.oracle)
         counts = _counts(decoded)
         if sampled:
             decoded.oracle_prices, failed = self._oracle_prices(chunk.client, sampled, ts)
@@ -281,12 +283,12 @@ class AavePlan(SourcePlan):
         return rows, failed
 
 
-def decode_logs(logs, version, pool, configurator, tokens, timestamps, where) -> Decoded:
+def decode_logs(logs, version, pool, configurator, tokens, timestamps, where, oracle=None) -> Decoded:
     from ..aave_logs import decode
 
     try:
         return decode(logs, version="v2" if version == "v2" else "v3", pool=pool, configurator=configurator,
-                      tokens=tokens, timestamps=timestamps)
+                      tokens=tokens, timestamps=timestamps, oracle=oracle)
     except ValueError as exc:
         raise MbtError(f"{where}: {exc}") from None
 
@@ -431,7 +433,7 @@ class AaveSource(LogSource):
         market = lookup.rows("rpc_aave_market", stream=state.stream)
         if not market:
             raise MbtError(f"--redecode: no Aave market row stored for {state.stream}")
-        version, pool, _, configurator, _ = market[0]
+        version, pool, _, configurator, oracle = market[0]
         tokens: dict[str, Token] = {}
         for reserve, _, _, a_token, debt_token, _ in lookup.rows("rpc_aave_reserves", stream=state.stream):
             tokens[a_token] = Token(a_token, reserve, "collateral")
@@ -442,7 +444,7 @@ class AaveSource(LogSource):
         missing = [b for b in need if b not in stored]
         if missing:
             raise MbtError(f"--redecode: block {missing[0]} has no stored header (timestamp)")
-        decoded = decode_logs(rows, version, pool, configurator, tokens, stored, "--redecode")
+        decoded = decode_logs(rows, version, pool, configurator, tokens, stored, "--redecode", oracle)
         return ChunkFrames(decoded, [], _counts(decoded))
 
     def summary(self, plan: SourcePlan, counts: Mapping[str, int], logs: int) -> str:
