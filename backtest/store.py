@@ -244,6 +244,36 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
 
+    def rows(self, name: str, **params: Any) -> list[tuple]:
+        """All rows of ``sql/<name>.sql`` (one query) with named parameters."""
+        return self.query(name, **params).fetchall()
+
+    def replace_onchain_book(self, market: str, positions: list[tuple], events: list[tuple],
+                             indices: list[tuple]) -> None:
+        """``mbt positions --save``, in one transaction: ``positions`` (account, asset, market, emode, collateral,
+        debt) replace the snapshot, ``events`` (unix ts, account, asset, action, amount, block, log_index,
+        tx_hash) replace the events of ``market``, ``indices`` (asset, unix ts, liquidity, variable) are upserted."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute("DELETE FROM positions")
+            if positions:
+                self.con.executemany("INSERT INTO positions (account, asset, market, emode, collateral, debt) "
+                                     "VALUES (?, ?, ?, ?, ?, ?)", positions)
+            self.con.execute("DELETE FROM events WHERE market = ?", [market])
+            seq = self.con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+            if events:
+                self.con.executemany(
+                    "INSERT INTO events (timestamp, account, asset, action, amount, block, log_index, tx_hash, market, "
+                    "seq) VALUES (to_timestamp(?), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(*e, market, seq + n) for n, e in enumerate(events, start=1)])
+            if indices:
+                self.con.executemany("INSERT OR REPLACE INTO indices (asset, timestamp, liquidity_index, "
+                                     "variable_borrow_index) VALUES (?, to_timestamp(?), ?, ?)", indices)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
     def iter_rows(self, sql: str, params: list[Any] | None = None) -> Iterator[tuple]:
         cur = self.con.execute(sql, params or [])
         while batch := cur.fetchmany(10_000):

@@ -136,7 +136,7 @@ def main() -> None:
                   f"{n / t_decode:,.0f} logs/s, store {t_store:.2f} s)")
             if run == args.runs - 1:
                 a = time.perf_counter()
-                mk = load_market(store.con, "31337:" + pool)
+                mk = load_market(store, "31337:" + pool)
                 t_ledger = time.perf_counter() - a
                 events = store.con.execute("SELECT count(*) FROM aave_token_events").fetchone()[0]
                 print(f"ledger: load_market over {events:,} token events in {t_ledger:.2f} s "

@@ -19,8 +19,8 @@ from .ingest import ingest
 
 
 @contextmanager
-def _progress(label: str, total: int) -> Iterator[Callable[[int, int], None]]:
-    """rich progress bar on stderr: blocks done, blocks/s, ETA (silent when stderr is not a terminal)."""
+def _progress(label: str, total: int) -> Iterator[Callable[..., None]]:
+    """rich progress bar on stderr: blocks done, blocks/s, logs/s, ETA (silent when stderr is not a terminal)."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
     from rich.text import Text
@@ -28,15 +28,18 @@ def _progress(label: str, total: int) -> Iterator[Callable[[int, int], None]]:
     class _Rate(ProgressColumn):
         def render(self, task: Task) -> Text:
             speed = task.finished_speed or task.speed
-            return Text(f"{speed:,.0f} blocks/s" if speed else "… blocks/s")
+            elapsed = task.elapsed or 0.0
+            logs = task.fields.get("logs", 0)
+            per = f", {logs / elapsed:,.0f} logs/s" if elapsed > 0 and logs else ""
+            return Text((f"{speed:,.0f} blocks/s" if speed else "… blocks/s") + per)
 
     console = Console(stderr=True)
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                    TextColumn("{task.completed:,.0f}/{task.total:,.0f} blocks"), _Rate(),
                    TextColumn("ETA"), TimeRemainingColumn(), console=console, disable=not console.is_terminal)
-    task = bar.add_task(label, total=max(total, 1))
+    task = bar.add_task(label, total=max(total, 1), logs=0)
     with bar:
-        yield lambda done, total: bar.update(task, completed=done, total=max(total, 1))
+        yield lambda done, total, logs=0: bar.update(task, completed=done, total=max(total, 1), logs=logs)
 
 
 def _source_option(opt: rpc.SourceOption) -> Callable:

@@ -25,20 +25,18 @@ def params_cmd(at_block: int, market: str | None, end_block: int | None, db: str
     from ..timeutil import format_instant
 
     with Store(resolve_db_path(db), read_only=True) as store:
-        con = store.con
-        stream = service.find_stream(con, market)
-        mk = service.load_market(con, stream)
-        first, last = service.coverage(con, stream)
+        stream = service.find_stream(store, market)
+        mk = service.load_market(store, stream)
+        first, last = service.coverage(store, stream)
         if not first <= at_block <= last:
             raise MbtError(f"--at-block {at_block}: outside the ingested range {first:,}..{last:,} of {stream}")
-        live = live_params(con, mk, at_block)
+        live = live_params(store, mk, at_block)
         start = end = None
         chain_id = int(stream.split(":", 1)[0])
         stop = last if end_block is None else end_block
         if stop < at_block:
             raise MbtError(f"--end-block {stop}: before --at-block {at_block}")
-        ts = dict(con.execute("SELECT number, epoch(timestamp)::BIGINT FROM rpc_blocks WHERE chain_id = ? AND "
-                              "number IN (?, ?)", [chain_id, at_block, stop]).fetchall())
+        ts = dict(store.rows("onchain_block_times", chain_id=chain_id, blocks=[at_block, stop]))
         if at_block in ts and stop in ts:
             start, end = format_instant(ts[at_block] * 1_000_000), format_instant(ts[stop] * 1_000_000)
     click.echo(params_toml(mk, live, start=start, end=end), nl=False)

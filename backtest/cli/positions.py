@@ -61,31 +61,30 @@ def positions_cmd(at_block: int | None, at: str | None, market: str | None, fmt:
         raise MbtError("positions: give exactly one of --at-block N, --at TIMESTAMP, --check-block N")
     path = resolve_db_path(db)
     with Store(path, read_only=not save) as store:
-        con = store.con
-        stream = service.find_stream(con, market)
-        mk = service.load_market(con, stream)
+        stream = service.find_stream(store, market)
+        mk = service.load_market(store, stream)
         if check_block is not None:
             from ..onchain.check import check_positions
 
             if not rpc_urls:
                 raise MbtError("--check-block: needs --rpc-url (or $ETH_RPC_URL)")
-            where = service.at_block(con, stream, check_block, rpc_urls)
-            report, differs = check_positions(mk, where, rpc_urls, con=con)
+            where = service.at_block(store, stream, check_block, rpc_urls)
+            report, differs = check_positions(mk, where, rpc_urls, store=store)
             click.echo(report)
             if differs:
                 raise SystemExit(1)
             return
         if at_block is not None:
-            where = service.at_block(con, stream, at_block, rpc_urls)
+            where = service.at_block(store, stream, at_block, rpc_urls)
         else:
             try:
                 us = parse_instant(at)
             except ValueError as exc:
                 raise MbtError(f"--at: {exc}") from None
-            where = service.at_instant(con, stream, us // 1_000_000)
+            where = service.at_instant(store, stream, us // 1_000_000)
         rows = service.position_rows(mk, where)
         if save:
-            counts = service.save_snapshot(con, mk, where, rows)
+            counts = service.save_snapshot(store, mk, where, rows)
             err(f"saved {counts['positions']:,} positions (block {where.block:,}) as the snapshot, "
                 f"{counts['events']:,} later actions as events, {counts['indices']:,} index rows into {path}")
     click.echo(_render(rows, fmt))

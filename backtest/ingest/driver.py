@@ -318,7 +318,7 @@ class _ChunkReader:
 
 # -- the run ----------------------------------------------------------------------------------------
 def run_ingest(plan: Plan, client: Any, rpc: RpcStore,
-               progress: Callable[[int, int], None] | None = None) -> RunReport:
+               progress: Callable[..., None] | None = None) -> RunReport:
     """Execute a plan: roll back a reorged tail, then fetch, decode and commit chunk by chunk.
 
     Parameters
@@ -381,7 +381,7 @@ def run_ingest(plan: Plan, client: Any, rpc: RpcStore,
         report.add(counts)
         done += unit.hi - unit.lo + 1
         if progress:
-            progress(done, total)
+            progress(done, total, report.logs)
     report.splits = fetcher.splits
     report.seconds = time.perf_counter() - t0
     return report

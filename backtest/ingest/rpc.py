@@ -153,7 +153,7 @@ def ingest(source: LogSource, options: Mapping[str, Any], settings: Settings, db
 
 
 def _no_progress(label: str, total: int) -> AbstractContextManager[Callable[[int, int], None]]:
-    return nullcontext(lambda done, total: None)
+    return nullcontext(lambda done, total, logs=0: None)
 
 
 def _run(request: Any, transport: Transport, path: str, dry_run: bool, progress: Progress | None,

@@ -270,33 +270,18 @@ def build_market(stream: str, version: str, pool: str, reserves: list[Reserve], 
     return m
 
 
-def load_market(con, stream: str) -> Market:
-    """The :class:`Market` of ``stream`` from an open DuckDB connection (the rows the ingest stored)."""
-    row = con.execute("SELECT version, pool FROM aave_markets WHERE stream = ?", [stream]).fetchone()
-    if row is None:
+def load_market(store, stream: str) -> Market:
+    """The :class:`Market` of ``stream`` from the store (the rows the ingest stored)."""
+    row = store.rows("onchain_market", stream=stream)
+    if not row:
         raise MbtError(f"no Aave market {stream} in this database (ingest it with mbt ingest rpc --source aave-v3)")
-    version, pool = row
-    reserves = [Reserve(*r) for r in con.execute(
-        "SELECT reserve, symbol, decimals, a_token, debt_token, reserve_id FROM aave_reserves WHERE stream = ? "
-        "ORDER BY reserve_id", [stream]).fetchall()]
-    tokens = con.execute(
-        "SELECT block, log_index, token, reserve, side, kind, account, other, value, balance_increase, idx "
-        "FROM aave_token_events WHERE stream = ? ORDER BY block, log_index", [stream]).fetchall()
-    updates = con.execute(
-        "SELECT block, log_index, reserve, liquidity_rate, variable_rate, liquidity_index, variable_index, ts "
-        "FROM aave_reserve_updates WHERE stream = ? ORDER BY block, log_index", [stream]).fetchall()
-    liqs = con.execute(
-        'SELECT block, log_index, "user", collateral_asset, debt_asset, receive_atoken FROM aave_liquidations '
-        "WHERE stream = ? ORDER BY block, log_index", [stream]).fetchall()
-    pool_events = con.execute(
-        'SELECT block, log_index, event, reserve, "user", flag, category FROM aave_pool_events '
-        "WHERE stream = ? AND event IN ('ReserveUsedAsCollateralEnabled', 'ReserveUsedAsCollateralDisabled', "
-        "'UserEModeSet') ORDER BY block, log_index", [stream]).fetchall()
+    version, pool, _ = row[0]
+    reserves = [Reserve(*r) for r in store.rows("onchain_reserves", stream=stream)]
+    tokens = store.rows("onchain_token_events", stream=stream)
+    updates = store.rows("onchain_reserve_updates", stream=stream)
+    liqs = store.rows("onchain_liquidation_rows", stream=stream)
+    pool_events = store.rows("onchain_flag_events", stream=stream)
     chain_id = int(stream.split(":", 1)[0])
     blocks = sorted({q[0] for q in liqs if q[5]})
-    timestamps = {}
-    if blocks:
-        timestamps = dict(con.execute(
-            "SELECT number, epoch(timestamp)::BIGINT FROM rpc_blocks WHERE chain_id = ? AND list_contains(?, number)",
-            [chain_id, blocks]).fetchall())
+    timestamps = dict(store.rows("onchain_block_times", chain_id=chain_id, blocks=blocks)) if blocks else {}
     return build_market(stream, version, pool, reserves, tokens, updates, liqs, pool_events, timestamps)

@@ -23,10 +23,10 @@ def _call(to: str, selector: str, arg: str, block: int):
 
 
 def check_positions(market: Market, where: Where, rpc_urls: tuple[str, ...], batch: int = 200,
-                    con=None) -> tuple[str, bool]:
+                    store=None) -> tuple[str, bool]:
     """(report text, whether any raw balance, e-mode or health factor differs).
 
-    With ``con`` (the database) and an oracle, health factors are checked too: ``getUserAccountData`` against
+    With ``store`` (the database) and an oracle, health factors are checked too: ``getUserAccountData`` against
     the integer layer on the rebuilt balances, the live parameters and ``getAssetPrice`` at N.
     """
     from adapters.rpc.transport import RpcError, Transport
@@ -64,7 +64,7 @@ def check_positions(market: Market, where: Where, rpc_urls: tuple[str, ...], bat
         ours = market.emode_at(account, where.block)
         if chain != ours:
             emode_diffs.append((account, chain, ours))
-    hf_lines, hf_same, hf_total = _health(market, where, transport, con, accounts, batch) if con is not None else ([], 0, 0)
+    hf_lines, hf_same, hf_total = _health(market, where, transport, store, accounts, batch) if store is not None else ([], 0, 0)
     diffs.sort(reverse=True)
     lines = [f"block {where.block:,}: {same:,} of {len(wanted):,} raw token balances equal the chain's "
              f"({len(accounts):,} accounts × {len(market.reserves)} reserves × 2 tokens); "
@@ -80,22 +80,22 @@ def check_positions(market: Market, where: Where, rpc_urls: tuple[str, ...], bat
     return "\n".join(lines), bool(diffs or emode_diffs or hf_same != hf_total)
 
 
-def _health(market, where, transport, con, accounts, batch):
+def _health(market, where, transport, store, accounts, batch):
     from adapters.rpc.transport import RpcError
 
     from .health import account_at, integer_market
     from .params import live_params
 
-    row = con.execute("SELECT oracle FROM aave_markets WHERE stream = ?", [market.stream]).fetchone()
-    if row is None or row[0] is None or market.version == "v2":
+    row = store.rows("onchain_market", stream=market.stream)
+    if not row or row[0][2] is None or market.version == "v2":
         return [], 0, 0
-    oracle = row[0]
+    oracle = row[0][2]
     reserves = list(market.reserves)
     answers = transport.batch([_call(oracle, "b3596f07", r, where.block) for r in reserves])
     if any(isinstance(a, RpcError) for a in answers):
         return ["  (no oracle prices at that block: health factors not checked)"], 0, 0
     prices = {r: int(a, 16) for r, a in zip(reserves, answers)}
-    imarket = integer_market(market, live_params(con, market, where.block), prices, where.block, where.ts)
+    imarket = integer_market(market, live_params(store, market, where.block), prices, where.block, where.ts)
     calls = [_call(market.pool, "bf92857c", acct, where.block) for acct in accounts]
     data = []
     for i in range(0, len(calls), batch):

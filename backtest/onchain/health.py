@@ -9,11 +9,9 @@ from .aave import Market, debt_index_at, income_at
 from .params import LiveParams
 
 
-def oracle_prices_at(con, market: Market, block: int) -> dict[str, int]:
+def oracle_prices_at(store, market: Market, block: int) -> dict[str, int]:
     """The last stored ``getAssetPrice`` of every reserve at or before ``block`` (raw base units)."""
-    rows = con.execute("SELECT reserve, arg_max(price_raw, block) FROM aave_oracle_prices WHERE stream = ? AND block <= ? "
-                       "GROUP BY reserve", [market.stream, block]).fetchall()
-    return {r: int(p) for r, p in rows}
+    return {r: int(p) for r, p in store.rows("onchain_oracle_prices_at", stream=market.stream, block=block)}
 
 
 def integer_market(market: Market, live: LiveParams, prices: dict[str, int], block: int, ts: int) -> IntMarket:

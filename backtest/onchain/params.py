@@ -45,9 +45,8 @@ class LiveParams:
     price_sources: dict[str, str] = field(default_factory=dict)   # reserve → AaveOracle source (AssetSourceUpdated)
 
 
-def live_params(con, market: Market, block: int) -> LiveParams:
-    rows = con.execute("SELECT event, asset, category, v1, v2, v3, flag, label, address FROM aave_config_events "
-                       "WHERE stream = ? AND block <= ? ORDER BY block, log_index", [market.stream, block]).fetchall()
+def live_params(store, market: Market, block: int) -> LiveParams:
+    rows = store.rows("onchain_config_events", stream=market.stream, block=block)
     reserves = {r: ReserveParams() for r in market.reserves}
     cats: dict[int, Category] = {}
     sources: dict[str, str] = {}

@@ -19,11 +19,11 @@ class Where:
     ts: int
 
 
-def find_stream(con, market: str | None) -> str:
+def find_stream(store, market: str | None) -> str:
     """The Aave stream of ``market`` (a Pool address), or the only one stored."""
-    if not _has(con, "aave_markets"):
+    if not store.table_exists("aave_markets"):
         raise MbtError("no Aave market in this database: ingest one with `mbt ingest rpc --source aave-v3 --pool ADDRESS`")
-    rows = [r[0] for r in con.execute("SELECT stream FROM aave_markets ORDER BY stream").fetchall()]
+    rows = [r[0] for r in store.rows("onchain_streams")]
     if market is not None:
         want = market.lower()
         hits = [s for s in rows if s.split(":", 1)[1] == want or s == want]
@@ -39,31 +39,25 @@ def find_stream(con, market: str | None) -> str:
     return rows[0]
 
 
-def _has(con, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0])
-
-
-def coverage(con, stream: str) -> tuple[int, int]:
-    row = con.execute("SELECT f.first_block, s.last_block FROM rpc_feeds f JOIN ingest_state s "
-                      "ON s.stream = f.stream AND s.source = f.source WHERE f.stream = ?", [stream]).fetchone()
-    if row is None:
+def coverage(store, stream: str) -> tuple[int, int]:
+    row = store.rows("onchain_coverage", stream=stream)
+    if not row:
         raise MbtError(f"{stream}: no ingest state stored")
-    return int(row[0]), int(row[1])
+    return int(row[0][0]), int(row[0][1])
 
 
-def _header_ts(con, chain_id: int, block: int) -> int | None:
-    row = con.execute("SELECT epoch(timestamp)::BIGINT FROM rpc_blocks WHERE chain_id = ? AND number = ?",
-                      [chain_id, block]).fetchone()
-    return None if row is None else int(row[0])
+def header_ts(store, chain_id: int, block: int) -> int | None:
+    row = store.rows("onchain_block_times", chain_id=chain_id, blocks=[block])
+    return None if not row else int(row[0][1])
 
 
-def at_block(con, stream: str, block: int, rpc_urls: tuple[str, ...] = ()) -> Where:
+def at_block(store, stream: str, block: int, rpc_urls: tuple[str, ...] = ()) -> Where:
     """``block`` in the stored coverage, with its timestamp (stored header, else asked of ``rpc_urls``)."""
-    first, last = coverage(con, stream)
+    first, last = coverage(store, stream)
     if not first <= block <= last:
         raise MbtError(f"--at-block {block}: outside the ingested range {first:,}..{last:,} of {stream}")
     chain_id = int(stream.split(":", 1)[0])
-    ts = _header_ts(con, chain_id, block)
+    ts = header_ts(store, chain_id, block)
     if ts is None and rpc_urls:
         ts = fetch_timestamp(rpc_urls, block)
     if ts is None:
@@ -72,14 +66,13 @@ def at_block(con, stream: str, block: int, rpc_urls: tuple[str, ...] = ()) -> Wh
     return Where(block, ts)
 
 
-def at_instant(con, stream: str, ts: int) -> Where:
+def at_instant(store, stream: str, ts: int) -> Where:
     """The state at unix second ``ts``: events of blocks up to then, interest accrued to ``ts`` exactly."""
-    first, last = coverage(con, stream)
+    first, last = coverage(store, stream)
     chain_id = int(stream.split(":", 1)[0])
-    row = con.execute("SELECT max(number) FROM rpc_blocks WHERE chain_id = ? AND number BETWEEN ? AND ? "
-                      "AND epoch(timestamp) <= ?", [chain_id, first, last, ts]).fetchone()
-    last_ts = _header_ts(con, chain_id, last)
-    if row is None or row[0] is None:
+    row = store.rows("onchain_last_block_at", chain_id=chain_id, lo=first, hi=last, ts=ts)[0]
+    last_ts = header_ts(store, chain_id, last)
+    if row[0] is None:
         raise MbtError(f"--at: before the first stored block of {stream} (block {first:,})")
     if last_ts is not None and ts > last_ts:
         raise MbtError(f"--at: after the last ingested block {last:,} of {stream}; ingest further first")
@@ -130,36 +123,22 @@ POSITION_COLUMNS = ("account", "asset", "collateral", "debt", "collateral_raw", 
                     "emode", "market")
 
 
-def save_snapshot(con, market: Market, where: Where, rows: list[dict[str, Any]]) -> dict[str, int]:
+def save_snapshot(store, market: Market, where: Where, rows: list[dict[str, Any]]) -> dict[str, int]:
     """Make ``rows`` the database's positions snapshot and the decoded ledger after the block its events
     (one transaction); indices of the market's reserves are rewritten with the updates the Pool made
     without an event. Returns counts."""
-    events = ledger_after(con, market, where.block)
+    events = ledger_after(store, market, where.block)
     indices = index_rows(market)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM positions")
-        for r in rows:
-            # collateral switched off does not back debt: it is kept as collateral 0 for the engines
-            coll = float(Decimal(r["collateral"])) if r["collateral_enabled"] else 0.0
-            con.execute("INSERT INTO positions (account, asset, market, emode, collateral, debt) VALUES (?, ?, ?, ?, ?, ?)",
-                        [r["account"], r["asset"], r["market"], f"emode-{r['emode']}" if r["emode"] else None, coll,
-                         float(Decimal(r["debt"]))])
-        con.execute("DELETE FROM events WHERE market = ?", [market.pool])
-        seq = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
-        for n, e in enumerate(events, start=1):
-            con.execute("INSERT INTO events (timestamp, account, asset, action, amount, block, log_index, tx_hash, "
-                        "market, seq) VALUES (to_timestamp(?), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [e["ts"], e["account"], e["asset"], e["action"], e["amount"], e["block"], e["log_index"],
-                         e["tx_hash"], market.pool, seq + n])
-        symbols = {info.reserve: info.symbol for info in market.reserves.values()}
-        for reserve, ts, li, vi in indices:
-            con.execute("INSERT OR REPLACE INTO indices (asset, timestamp, liquidity_index, variable_borrow_index) "
-                        "VALUES (?, to_timestamp(?), ?, ?)", [symbols[reserve], ts, li / 1e27, vi / 1e27])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    symbols = {info.reserve: info.symbol for info in market.reserves.values()}
+    # collateral switched off backs no debt: it is stored as 0 for the engines
+    positions = [(r["account"], r["asset"], r["market"], f"emode-{r['emode']}" if r["emode"] else None,
+                  float(Decimal(r["collateral"])) if r["collateral_enabled"] else 0.0, float(Decimal(r["debt"])))
+                 for r in rows]
+    store.replace_onchain_book(
+        market.pool, positions,
+        [(e["ts"], e["account"], e["asset"], e["action"], e["amount"], e["block"], e["log_index"], e["tx_hash"])
+         for e in events],
+        [(symbols[reserve], ts, li / 1e27, vi / 1e27) for reserve, ts, li, vi in indices])
     return {"positions": len(rows), "events": len(events), "indices": len(indices)}
 
 
@@ -173,7 +152,7 @@ def index_rows(market: Market) -> list[tuple[str, int, int, int]]:
     return out
 
 
-def ledger_after(con, market: Market, block: int) -> list[dict[str, Any]]:
+def ledger_after(store, market: Market, block: int) -> list[dict[str, Any]]:
     """The market's user actions after ``block`` as DESIGN §2 events (token units; liquidations left out).
 
     Supply/Deposit → supply, Withdraw → withdraw, Borrow → borrow, Repay → repay (with aTokens: a withdraw
@@ -182,13 +161,8 @@ def ledger_after(con, market: Market, block: int) -> list[dict[str, Any]]:
     stream = market.stream
     chain_id = int(stream.split(":", 1)[0])
     info = market.reserves
-    rows = con.execute(
-        'SELECT e.block, e.log_index, e.tx_hash, e.event, e.reserve, e."user", e.amount, e.flag, '
-        "epoch(b.timestamp)::BIGINT FROM aave_pool_events e LEFT JOIN rpc_blocks b ON b.chain_id = ? AND b.number = e.block "
-        "WHERE e.stream = ? AND e.block > ? AND e.event IN ('Supply', 'Deposit', 'Withdraw', 'Borrow', 'Repay') "
-        "ORDER BY e.block, e.log_index", [chain_id, stream, block]).fetchall()
-    liquidated = {(b, t) for b, t in con.execute(
-        "SELECT block, tx_hash FROM aave_liquidations WHERE stream = ? AND block > ?", [stream, block]).fetchall()}
+    rows = store.rows("onchain_actions_after", chain_id=chain_id, stream=stream, block=block)
+    liquidated = {(b, t) for b, t in store.rows("onchain_liquidation_txs_after", stream=stream, block=block)}
     out = []
 
     def add(b, li, tx, ts, account, reserve, action, raw):
@@ -204,11 +178,7 @@ def ledger_after(con, market: Market, block: int) -> list[dict[str, Any]]:
         add(b, li, tx, ts, user, reserve, action, int(amount))
         if event == "Repay" and flag:
             add(b, li, tx, ts, user, reserve, "withdraw", int(amount))
-    transfers = con.execute(
-        "SELECT t.block, t.log_index, t.tx_hash, t.reserve, t.account, t.other, t.value, t.idx, "
-        "epoch(b.timestamp)::BIGINT FROM aave_token_events t LEFT JOIN rpc_blocks b ON b.chain_id = ? AND b.number = t.block "
-        "WHERE t.stream = ? AND t.block > ? AND t.kind = 'transfer' AND t.side = 'collateral' "
-        "ORDER BY t.block, t.log_index", [chain_id, stream, block]).fetchall()
+    transfers = store.rows("onchain_transfers_after", chain_id=chain_id, stream=stream, block=block)
     from ..protocols.aave.fixedpoint import ray_mul
 
     for b, li, tx, reserve, sender, receiver, value, idx, ts in transfers:
@@ -221,8 +191,8 @@ def ledger_after(con, market: Market, block: int) -> list[dict[str, Any]]:
     return out
 
 
-def load(con, market: str | None) -> Market:
-    return load_market(con, find_stream(con, market))
+def load(store, market: str | None) -> Market:
+    return load_market(store, find_stream(store, market))
 
 
 __all__ = ["Where", "at_block", "at_instant", "coverage", "find_stream", "income_at", "debt_index_at", "load",

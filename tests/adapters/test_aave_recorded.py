@@ -110,10 +110,11 @@ def db(node, rec, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def market(db):
     from backtest.onchain.service import load
+    from backtest.store import Store
 
-    con = duckdb.connect(str(db), read_only=True)
-    yield con, load(con, None)
-    con.close()
+    store = Store(str(db), read_only=True)
+    yield store, load(store, None)
+    store.close()
 
 
 def _snapshot(path: Path) -> dict[str, list[tuple]]:
@@ -166,12 +167,13 @@ def test_health_factor_and_totals_of_get_user_account_data_are_reproduced(market
     from backtest.onchain.health import account_at, integer_market, oracle_prices_at
     from backtest.onchain.params import live_params
 
-    con, mk = market
+    store, mk = market
+    con = store.con
     blocks = [b for (b,) in con.execute("SELECT DISTINCT block FROM aave_oracle_prices ORDER BY 1").fetchall()]
     assert len(blocks) > 150
     indebted = 0
     for block in blocks:
-        im = integer_market(mk, live_params(con, mk, block), oracle_prices_at(con, mk, block), block, rec.ts[block])
+        im = integer_market(mk, live_params(store, mk, block), oracle_prices_at(store, mk, block), block, rec.ts[block])
         for user in rec.users:
             raw = rec.answer(rec.pool, "bf92857c", user, block=block)
             w = [int(raw[2 + 64 * i:66 + 64 * i], 16) for i in range(6)]
@@ -183,7 +185,8 @@ def test_health_factor_and_totals_of_get_user_account_data_are_reproduced(market
 
 
 def test_oracle_prices_equal_get_asset_price(market, rec) -> None:
-    con, _ = market
+    store, _ = market
+    con = store.con
     oracle = rec.manifest["addresses"]["AaveOracle"]
     rows = con.execute("SELECT block, reserve, price_raw FROM aave_oracle_prices").fetchall()
     for block, reserve, price in rows:
@@ -197,8 +200,9 @@ def test_oracle_prices_equal_get_asset_price(market, rec) -> None:
 def test_params_equal_get_configuration_and_emode_views(market, rec, block: int) -> None:
     from backtest.onchain.params import live_params
 
-    con, mk = market
-    live = live_params(con, mk, block)
+    store, mk = market
+    con = store.con
+    live = live_params(store, mk, block)
     for r in rec.reserves:
         conf = rec.word(rec.pool, "c44b11f7", r["underlying"], block=block)
         p = live.reserves[r["underlying"]]
@@ -236,7 +240,8 @@ def test_params_toml_changes_with_governance_and_loads_as_a_config(db, tmp_path)
 
 # -- liquidations, positions ------------------------------------------------------------------------------
 def test_onchain_liquidations_are_exactly_the_historys(market, rec) -> None:
-    con, _ = market
+    store, _ = market
+    con = store.con
     rows = con.execute('SELECT block, tx_hash, "user", receive_atoken, debt_to_cover FROM aave_liquidations '
                        "ORDER BY block").fetchall()
     txs = {t["block"]: t for t in rec.manifest["transactions"]}

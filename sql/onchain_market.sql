@@ -1,0 +1,2 @@
+-- One ingested Aave market.
+SELECT version, pool, oracle FROM aave_markets WHERE stream = $stream;
