@@ -119,27 +119,36 @@ class Decoded:
 
 
 @cache
-def _names(version: str) -> dict[bytes, str]:
-    return {topic(sig): name for name, sig in events(version).items()}
+def _names(version: str) -> dict[str, str]:
+    return {"0x" + topic(sig).hex(): name for name, sig in events(version).items()}
 
 
-@cache
-def _addr(word: bytes) -> str:
-    return "0x" + word[-20:].hex()
+def _addr(word: str) -> str:
+    """The address in a 32-byte hex word (a topic, or a slice of data)."""
+    return "0x" + word[-40:]
 
 
-def _words(data: bytes) -> list[int]:
-    return [int.from_bytes(data[i:i + 32], "big") for i in range(0, len(data) - len(data) % 32, 32)]
+def _words(data: str) -> list[int]:
+    """The 32-byte words of ``0x``-prefixed hex data as ints."""
+    end = len(data) - (len(data) - 2) % 64
+    return [int(data[i:i + 64], 16) for i in range(2, end, 64)]
 
 
-def _string(data: bytes, offset: int) -> str:
-    n = int.from_bytes(data[offset:offset + 32], "big")
-    return data[offset + 32:offset + 32 + n].decode("utf-8", "replace")
+def _word(data: str, k: int) -> str:
+    """Word ``k`` of hex data, as 64 hex digits."""
+    return data[2 + 64 * k:2 + 64 * (k + 1)]
+
+
+def _string(data: str, offset: int) -> str:
+    at = 2 + 2 * offset
+    n = int(data[at:at + 64], 16)
+    return bytes.fromhex(data[at + 64:at + 64 + 2 * n]).decode("utf-8", "replace")
 
 
 def decode(logs: list[dict[str, Any]], *, version: str, pool: str, configurator: str | None,
            tokens: Mapping[str, Token], timestamps: Mapping[int, int], oracle: str | None = None) -> Decoded:
-    """Rows of ``logs`` (each: ``block``, ``log_index``, ``tx_hash``, ``address``, ``topics`` as bytes, ``data``).
+    """Rows of ``logs`` (each: ``block``, ``log_index`` ints; ``tx_hash``, ``address``, ``topics`` and ``data``
+    as lower-case ``0x`` hex strings).
 
     ``tokens`` maps lower-case token addresses to what they are; ``timestamps`` gives the block timestamp of
     every block with a ``ReserveDataUpdated``. Raises ``ValueError`` naming the log when one is malformed.
@@ -164,10 +173,10 @@ def _one(log, names, v2, pool, configurator, oracle, tokens, timestamps, out: De
     if not topics:
         out.skipped += 1
         return
-    name = names.get(bytes(topics[0]))
+    name = names.get(topics[0])
     address = log["address"]
     where = {"block": log["block"], "log_index": log["log_index"], "tx_hash": log["tx_hash"]}
-    data = bytes(log["data"])
+    data = log["data"]
     w = _words(data)
     token = tokens.get(address)
     if token is not None and name in ("Mint", "Burn", "BalanceTransfer", "DebtMint", "DebtBurn"):
@@ -208,17 +217,17 @@ def _one(log, names, v2, pool, configurator, oracle, tokens, timestamps, out: De
         if name == "LiquidationCall":
             out.liquidations.append({**where, "collateral_asset": _addr(topics[1]), "debt_asset": _addr(topics[2]),
                                      "user": _addr(topics[3]), "debt_to_cover": w[0], "collateral_amount": w[1],
-                                     "liquidator": "0x" + data[32 * 2 + 12:32 * 3].hex(),
+                                     "liquidator": _addr(_word(data, 2)),
                                      "receive_atoken": bool(w[3])})
             return
         row = {**where, "event": name, "reserve": None, "user": None, "other": None, "amount": None,
                "flag": None, "category": None}
         if name in ("Supply", "Deposit"):
-            row.update(reserve=_addr(topics[1]), user=_addr(topics[2]), other=_addr(data[0:32]), amount=w[1])
+            row.update(reserve=_addr(topics[1]), user=_addr(topics[2]), other=_addr(_word(data, 0)), amount=w[1])
         elif name == "Withdraw":
             row.update(reserve=_addr(topics[1]), user=_addr(topics[2]), other=_addr(topics[3]), amount=w[0])
         elif name == "Borrow":
-            row.update(reserve=_addr(topics[1]), user=_addr(topics[2]), other=_addr(data[0:32]), amount=w[1],
+            row.update(reserve=_addr(topics[1]), user=_addr(topics[2]), other=_addr(_word(data, 0)), amount=w[1],
                        category=w[2])
         elif name == "Repay":
             row.update(reserve=_addr(topics[1]), user=_addr(topics[2]), other=_addr(topics[3]), amount=w[0],
@@ -231,7 +240,7 @@ def _one(log, names, v2, pool, configurator, oracle, tokens, timestamps, out: De
         elif name == "DeficitCreated":
             row.update(user=_addr(topics[1]), reserve=_addr(topics[2]), amount=w[0])
         elif name == "DeficitCovered":
-            row.update(reserve=_addr(topics[1]), other=_addr(data[0:32]), amount=w[1])
+            row.update(reserve=_addr(topics[1]), other=_addr(_word(data, 0)), amount=w[1])
         out.pool_events.append(row)
         return
     if oracle is not None and address == oracle and name == "AssetSourceUpdated":
@@ -242,14 +251,14 @@ def _one(log, names, v2, pool, configurator, oracle, tokens, timestamps, out: De
         row = {**where, "event": name, "asset": None, "category": None, "v1": None, "v2": None, "v3": None,
                "flag": None, "label": None, "address": None}
         if name == "ReserveInitialized":
-            row.update(asset=_addr(topics[1]), address=_addr(topics[2]), label=_addr(data[32:64]))
+            row.update(asset=_addr(topics[1]), address=_addr(topics[2]), label=_addr(_word(data, 1)))
         elif name == "CollateralConfigurationChanged":
             row.update(asset=_addr(topics[1]), v1=w[0], v2=w[1], v3=w[2])
         elif name in ("ReserveFactorChanged", "LiquidationProtocolFeeChanged"):
             row.update(asset=_addr(topics[1]), v1=w[0], v2=w[1])
         elif name == "EModeCategoryAdded":
-            row.update(category=int.from_bytes(topics[1], "big"), v1=w[0], v2=w[1], v3=w[2],
-                       address=_addr(data[96:128]), label=_string(data, w[4]))
+            row.update(category=int(topics[1], 16), v1=w[0], v2=w[1], v3=w[2],
+                       address=_addr(_word(data, 3)), label=_string(data, w[4]))
         else:  # Asset{Collateral,Borrowable}InEModeChanged(asset indexed, categoryId, flag)
             row.update(asset=_addr(topics[1]), category=w[0], flag=bool(w[1]))
         out.config_events.append(row)

@@ -20,17 +20,17 @@ BOB = "0x" + "0b" * 20
 TOKENS = {A_TOKEN: Token(A_TOKEN, RES, "collateral"), D_TOKEN: Token(D_TOKEN, RES, "debt")}
 
 
-def w(*values: int) -> bytes:
-    return b"".join(v.to_bytes(32, "big") for v in values)
+def w(*values: int) -> str:
+    return "".join(format(v, "064x") for v in values)
 
 
-def a(address: str) -> bytes:
-    return bytes.fromhex(address[2:]).rjust(32, b"\0")
+def a(address: str) -> str:
+    return "0x" + address[2:].rjust(64, "0")
 
 
-def log(n: int, block: int, address: str, signature: str, topics: list[bytes], data: bytes) -> dict:
+def log(n: int, block: int, address: str, signature: str, topics: list[str], data: str) -> dict:
     return {"block": block, "log_index": n, "tx_hash": "0x" + format(block, "064x"), "address": address,
-            "topics": [topic(signature), *topics], "data": data}
+            "topics": ["0x" + topic(signature).hex(), *topics], "data": "0x" + data}
 
 
 def half_up_mul(x: int, y: int) -> int:
@@ -59,8 +59,8 @@ def test_v2_logs_give_half_up_scaled_balances_and_v2_compounding() -> None:
     logs = [
         log(0, 10, POOL, POOL_V2["ReserveDataUpdated"], [a(RES)], w(lr, 0, vr, li, vi)),
         log(1, 10, A_TOKEN, TOKEN_V2["Mint"], [a(ALICE)], w(100 * 10**18, li)),
-        log(2, 10, POOL, POOL_V2["Deposit"], [a(RES), a(ALICE), (0).to_bytes(32, "big")], w(int(ALICE, 16), 100 * 10**18)),
-        log(3, 10, POOL, POOL_V2["ReserveUsedAsCollateralEnabled"], [a(RES), a(ALICE)], b""),
+        log(2, 10, POOL, POOL_V2["Deposit"], [a(RES), a(ALICE), "0x" + "0" * 64], w(int(ALICE, 16), 100 * 10**18)),
+        log(3, 10, POOL, POOL_V2["ReserveUsedAsCollateralEnabled"], [a(RES), a(ALICE)], ""),
         log(4, 11, D_TOKEN, TOKEN_V2["DebtMint"], [a(ALICE), a(ALICE)], w(50 * 10**18, vi)),
         log(5, 12, A_TOKEN, TOKEN_V2["BalanceTransfer"], [a(ALICE), a(BOB)], w(10 * 10**18, li)),
         log(6, 13, D_TOKEN, TOKEN_V2["DebtBurn"], [a(ALICE)], w(20 * 10**18, vi)),

@@ -78,27 +78,27 @@ def _answer(raw: Any, what: str) -> str:
 def _schemas() -> dict[str, pa.Schema]:
     import pyarrow as pa
 
-    s, i, b = pa.string(), pa.int64(), pa.bool_()
+    s, i, b, d = pa.string(), pa.int64(), pa.bool_(), pa.decimal128(38, 0)
     where = [("block", i), ("log_index", i), ("tx_hash", s)]
     return {
         "token_events": pa.schema(where + [("token", s), ("reserve", s), ("side", s), ("kind", s), ("account", s),
-                                           ("other", s), ("value", s), ("balance_increase", s), ("idx", s)]),
-        "reserve_updates": pa.schema(where + [("reserve", s), ("liquidity_rate", s), ("stable_rate", s),
-                                              ("variable_rate", s), ("liquidity_index", s), ("variable_index", s),
+                                           ("other", s), ("value", d), ("balance_increase", d), ("idx", d)]),
+        "reserve_updates": pa.schema(where + [("reserve", s), ("liquidity_rate", d), ("stable_rate", d),
+                                              ("variable_rate", d), ("liquidity_index", d), ("variable_index", d),
                                               ("ts", i), ("origin", s)]),
-        "pool_events": pa.schema(where + [("event", s), ("reserve", s), ("user", s), ("other", s), ("amount", s),
+        "pool_events": pa.schema(where + [("event", s), ("reserve", s), ("user", s), ("other", s), ("amount", d),
                                           ("flag", b), ("category", i)]),
         "liquidations": pa.schema(where + [("user", s), ("collateral_asset", s), ("debt_asset", s),
-                                           ("debt_to_cover", s), ("collateral_amount", s), ("liquidator", s),
+                                           ("debt_to_cover", d), ("collateral_amount", d), ("liquidator", s),
                                            ("receive_atoken", b)]),
-        "config_events": pa.schema(where + [("event", s), ("asset", s), ("category", i), ("v1", s), ("v2", s),
-                                            ("v3", s), ("flag", b), ("label", s), ("address", s)]),
-        "oracle_prices": pa.schema([("block", i), ("reserve", s), ("symbol", s), ("price_raw", s), ("unit", s),
+        "config_events": pa.schema(where + [("event", s), ("asset", s), ("category", i), ("v1", d), ("v2", d),
+                                            ("v3", d), ("flag", b), ("label", s), ("address", s)]),
+        "oracle_prices": pa.schema([("block", i), ("reserve", s), ("symbol", s), ("price_raw", d), ("unit", d),
                                     ("price_usd", pa.float64()), ("ts", i)]),
     }
 
 
-HUGEINT_MAX = (1 << 127) - 1
+DECIMAL_MAX = 10**38 - 1   # staged as DECIMAL(38,0) (16x faster to build than text), stored as HUGEINT
 
 
 BIG = {"value", "balance_increase", "idx", "liquidity_rate", "stable_rate", "variable_rate", "liquidity_index",
@@ -106,22 +106,19 @@ BIG = {"value", "balance_increase", "idx", "liquidity_rate", "stable_rate", "var
 
 
 def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    """Rows as an Arrow table, column by column (big integers as decimal text: SQL casts them to HUGEINT)."""
+    """Rows as an Arrow table, column by column (big integers as DECIMAL(38,0); SQL casts them to HUGEINT)."""
     import pyarrow as pa
 
     columns = []
     for f in schema:
         name = f.name
+        values = [row[name] for row in rows]
         if name in BIG:
-            ints = [row[name] for row in rows]
-            present = [v for v in ints if v is not None]
-            if present and max(present) > HUGEINT_MAX:
+            present = [v for v in values if v is not None]
+            if present and max(present) > DECIMAL_MAX:
                 top = max(present)
                 row = next(r for r in rows if r[name] == top)
-                raise MbtError(f"log {row['block']}:{row['log_index']}: {name} = {top} does not fit a HUGEINT")
-            values = [None if v is None else str(v) for v in ints] if len(present) != len(ints) else list(map(str, ints))
-        else:
-            values = [row[name] for row in rows]
+                raise MbtError(f"log {row['block']}:{row['log_index']}: {name} = {top} has more than 38 digits")
         columns.append(pa.array(values, f.type))
     return pa.Table.from_arrays(columns, schema=schema)
 
@@ -132,15 +129,15 @@ def stage_tables(decoded: Decoded) -> dict[str, pa.Table]:
 
 
 def batch_logs(batch: LogBatch) -> list[dict[str, Any]]:
-    """The logs of a batch as dicts of Python values (bytes for topics and data)."""
+    """The logs of a stored batch as the dicts :func:`adapters.rpc.aave_logs.decode` reads (hex strings)."""
     t = batch.table
     blocks = t.column("block").to_pylist()
     indexes = t.column("log_index").to_pylist()
     hashes = ["0x" + h.hex() for h in t.column("tx_hash").to_pylist()]
     seen: dict[bytes, str] = {}
     addresses = [seen.get(a) or seen.setdefault(a, "0x" + a.hex()) for a in t.column("address").to_pylist()]
-    tops = [t.column(f"topic{k}").to_pylist() for k in range(4)]
-    data = t.column("data").to_pylist()
+    tops = [["0x" + x.hex() if x is not None else None for x in t.column(f"topic{k}").to_pylist()] for k in range(4)]
+    data = ["0x" + x.hex() for x in t.column("data").to_pylist()]
     logs = []
     for n, (t0, t1, t2, t3) in enumerate(zip(*tops)):
         topics = [x for x in (t0, t1, t2, t3) if x is not None]
@@ -152,7 +149,6 @@ def batch_logs(batch: LogBatch) -> list[dict[str, Any]]:
 def json_logs(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``eth_getLogs`` results as the dicts :func:`batch_logs` makes (what a chunk decodes, without the round
     trip through its Arrow columns; ``--redecode`` takes the stored columns and must give the same rows)."""
-    fromhex = bytes.fromhex
     seen: dict[str, str] = {}
     out = []
     for lg in logs:
@@ -160,14 +156,14 @@ def json_logs(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({"block": int(lg["blockNumber"], 16), "log_index": int(lg["logIndex"], 16),
                     "tx_hash": lg["transactionHash"].lower(),
                     "address": seen.get(a) or seen.setdefault(a, a.lower()),
-                    "topics": [fromhex(t[2:]) for t in lg["topics"]], "data": fromhex(lg["data"][2:])})
+                    "topics": [t.lower() for t in lg["topics"]], "data": lg["data"].lower()})
     return out
 
 
 def _timestamp_blocks(logs: list[dict[str, Any]], pool: str) -> list[int]:
     from ..aave_logs import POOL_V3, topic
 
-    rdu = topic(POOL_V3["ReserveDataUpdated"])
+    rdu = "0x" + topic(POOL_V3["ReserveDataUpdated"]).hex()
     return sorted({lg["block"] for lg in logs if lg["address"] == pool and lg["topics"] and lg["topics"][0] == rdu})
 
 
