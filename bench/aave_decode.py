@@ -4,7 +4,7 @@ rebuild, and ``mbt ingest rpc --source aave-v3`` end to end against the replay n
 1. Takes the 726 market logs of ``../shared/chain/aave-v3-recorded`` (Pool, configurator, aTokens and
    debt tokens: what the source asks for) and replays them ``--repeat`` times at shifted block numbers, in
    chunks of ``--chunk-logs`` logs, through what one ingest chunk does on one core: ``log_batch`` (columns)
-   → ``json_logs`` + ``aave_logs.decode`` → Arrow staging → ``RpcStore.commit_chunk`` (raw logs, the five
+   → ``aave_logs.decode`` (straight from the JSON logs) → Arrow staging → ``RpcStore.commit_chunk`` (raw logs, the five
    decoded tables, indices, checkpoint, ingest state in one DuckDB transaction, ``SET threads = 1``).
    Reported: logs/s (issue #9 asks ≥ 50,000 on one core).
 2. The ledger: ``load_market`` over the grown database (scaled balances from every token event).
@@ -55,9 +55,9 @@ def _shift(log: dict, offset: int, copy: int, tokens: set[str]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeat", type=int, default=300, help="copies of the recorded logs (default 300 ≈ 218k logs)")
-    ap.add_argument("--chunk-logs", type=int, default=5000, help="logs per committed chunk")
-    ap.add_argument("--runs", type=int, default=3, help="timed runs of step 1 (median reported)")
+    ap.add_argument("--repeat", type=int, default=100, help="copies of the recorded logs (default 100 = 72,600 logs)")
+    ap.add_argument("--chunk-logs", type=int, default=20000, help="logs per committed chunk (Aave v3 Ethereum: 2,000 blocks, the default --blocks-per-request, hold ~10-30k)")
+    ap.add_argument("--runs", type=int, default=5, help="timed runs of step 1 (median reported)")
     args = ap.parse_args()
     if not (RECORDING / "manifest.json").exists():
         print(f"{RECORDING} is absent: nothing to measure")
@@ -66,7 +66,7 @@ def main() -> None:
     import duckdb
 
     from adapters.rpc.chain import log_batch
-    from adapters.rpc.sources.aave import AAVE_V3, decode_logs, json_logs
+    from adapters.rpc.sources.aave import AAVE_V3, decode_logs
     from adapters.rpc.aave_logs import Token
     from backtest.ingest.rpc_store import Chunk, RpcStore
     from backtest.onchain.aave import load_market
@@ -118,10 +118,10 @@ def main() -> None:
                 part = all_logs[i:j]
                 a = time.perf_counter()
                 batch = log_batch(part)
-                rows = json_logs(part)
-                ts = {b: 1_700_000_000 + 12 * b for b in {r["block"] for r in rows}}
-                decoded = decode_logs(rows, "v3.7", pool, configurator, tokens, ts, "bench")
-                lo, hi = rows[0]["block"], rows[-1]["block"]
+                blocks = batch.column("block").tolist()
+                ts = {b: 1_700_000_000 + 12 * b for b in set(blocks)}
+                decoded = decode_logs(part, "v3.7", pool, configurator, tokens, ts, "bench")
+                lo, hi = blocks[0], blocks[-1]
                 chunk = Chunk(lo, hi, "0x" + f"{hi:064x}", batch, decoded, [])
                 b = time.perf_counter()
                 rpc.commit_chunk(chunk, source=AAVE_V3, stream="31337:" + pool,

@@ -124,8 +124,8 @@ def _names(version: str) -> dict[str, str]:
 
 
 def _addr(word: str) -> str:
-    """The address in a 32-byte hex word (a topic, or a slice of data)."""
-    return "0x" + word[-40:]
+    """The address in a 32-byte hex word (a topic, or a slice of data), lower case."""
+    return "0x" + word[-40:].lower()
 
 
 def _words(data: str) -> list[int]:
@@ -147,8 +147,8 @@ def _string(data: str, offset: int) -> str:
 
 def decode(logs: list[dict[str, Any]], *, version: str, pool: str, configurator: str | None,
            tokens: Mapping[str, Token], timestamps: Mapping[int, int], oracle: str | None = None) -> Decoded:
-    """Rows of ``logs`` (each: ``block``, ``log_index`` ints; ``tx_hash``, ``address``, ``topics`` and ``data``
-    as lower-case ``0x`` hex strings).
+    """Rows of ``logs``, shaped as ``eth_getLogs`` returns them (``blockNumber``, ``logIndex``,
+    ``transactionHash``, ``address``, ``topics``, ``data``: ``0x`` hex strings, any case).
 
     ``tokens`` maps lower-case token addresses to what they are; ``timestamps`` gives the block timestamp of
     every block with a ``ReserveDataUpdated``. Raises ``ValueError`` naming the log when one is malformed.
@@ -163,7 +163,7 @@ def decode(logs: list[dict[str, Any]], *, version: str, pool: str, configurator:
         try:
             _one(log, names, v2, pool, configurator, oracle, tokens, timestamps, out)
         except (IndexError, KeyError, ValueError) as exc:
-            raise ValueError(f"log {log['block']}:{log['log_index']} of {log['address']} does not decode as an "
+            raise ValueError(f"log {log['blockNumber']}:{log['logIndex']} of {log['address']} does not decode as an "
                              f"Aave {version} event ({type(exc).__name__}: {exc})") from None
     return out
 
@@ -173,9 +173,10 @@ def _one(log, names, v2, pool, configurator, oracle, tokens, timestamps, out: De
     if not topics:
         out.skipped += 1
         return
-    name = names.get(topics[0])
-    address = log["address"]
-    where = {"block": log["block"], "log_index": log["log_index"], "tx_hash": log["tx_hash"]}
+    name = names.get(topics[0].lower())
+    address = log["address"].lower()
+    block = int(log["blockNumber"], 16)
+    where = {"block": block, "log_index": int(log["logIndex"], 16), "tx_hash": log["transactionHash"].lower()}
     data = log["data"]
     w = _words(data)
     token = tokens.get(address)
@@ -211,7 +212,7 @@ def _one(log, names, v2, pool, configurator, oracle, tokens, timestamps, out: De
         if name == "ReserveDataUpdated":
             out.reserve_updates.append({**where, "reserve": _addr(topics[1]), "liquidity_rate": w[0],
                                         "stable_rate": w[1], "variable_rate": w[2], "liquidity_index": w[3],
-                                        "variable_index": w[4], "ts": int(timestamps[log["block"]]),
+                                        "variable_index": w[4], "ts": int(timestamps[block]),
                                         "origin": "ReserveDataUpdated"})
             return
         if name == "LiquidationCall":

@@ -29,8 +29,8 @@ def a(address: str) -> str:
 
 
 def log(n: int, block: int, address: str, signature: str, topics: list[str], data: str) -> dict:
-    return {"block": block, "log_index": n, "tx_hash": "0x" + format(block, "064x"), "address": address,
-            "topics": ["0x" + topic(signature).hex(), *topics], "data": "0x" + data}
+    return {"blockNumber": hex(block), "logIndex": hex(n), "transactionHash": "0x" + format(block, "064x"),
+            "address": address, "topics": ["0x" + topic(signature).hex(), *topics], "data": "0x" + data}
 
 
 def half_up_mul(x: int, y: int) -> int:

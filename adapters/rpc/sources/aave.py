@@ -129,10 +129,10 @@ def stage_tables(decoded: Decoded) -> dict[str, pa.Table]:
 
 
 def batch_logs(batch: LogBatch) -> list[dict[str, Any]]:
-    """The logs of a stored batch as the dicts :func:`adapters.rpc.aave_logs.decode` reads (hex strings)."""
+    """The logs of a stored batch in ``eth_getLogs`` shape (what :func:`adapters.rpc.aave_logs.decode` reads)."""
     t = batch.table
-    blocks = t.column("block").to_pylist()
-    indexes = t.column("log_index").to_pylist()
+    blocks = [hex(b) for b in t.column("block").to_pylist()]
+    indexes = [hex(i) for i in t.column("log_index").to_pylist()]
     hashes = ["0x" + h.hex() for h in t.column("tx_hash").to_pylist()]
     seen: dict[bytes, str] = {}
     addresses = [seen.get(a) or seen.setdefault(a, "0x" + a.hex()) for a in t.column("address").to_pylist()]
@@ -141,30 +141,17 @@ def batch_logs(batch: LogBatch) -> list[dict[str, Any]]:
     logs = []
     for n, (t0, t1, t2, t3) in enumerate(zip(*tops)):
         topics = [x for x in (t0, t1, t2, t3) if x is not None]
-        logs.append({"block": blocks[n], "log_index": indexes[n], "tx_hash": hashes[n], "address": addresses[n],
-                     "topics": topics, "data": data[n]})
+        logs.append({"blockNumber": blocks[n], "logIndex": indexes[n], "transactionHash": hashes[n],
+                     "address": addresses[n], "topics": topics, "data": data[n]})
     return logs
-
-
-def json_logs(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``eth_getLogs`` results as the dicts :func:`batch_logs` makes (what a chunk decodes, without the round
-    trip through its Arrow columns; ``--redecode`` takes the stored columns and must give the same rows)."""
-    seen: dict[str, str] = {}
-    out = []
-    for lg in logs:
-        a = lg["address"]
-        out.append({"block": int(lg["blockNumber"], 16), "log_index": int(lg["logIndex"], 16),
-                    "tx_hash": lg["transactionHash"].lower(),
-                    "address": seen.get(a) or seen.setdefault(a, a.lower()),
-                    "topics": [t.lower() for t in lg["topics"]], "data": lg["data"].lower()})
-    return out
 
 
 def _timestamp_blocks(logs: list[dict[str, Any]], pool: str) -> list[int]:
     from ..aave_logs import POOL_V3, topic
 
     rdu = "0x" + topic(POOL_V3["ReserveDataUpdated"]).hex()
-    return sorted({lg["block"] for lg in logs if lg["address"] == pool and lg["topics"] and lg["topics"][0] == rdu})
+    return sorted({int(lg["blockNumber"], 16) for lg in logs
+                   if lg["address"].lower() == pool and lg["topics"] and lg["topics"][0].lower() == rdu})
 
 
 # -- one run ------------------------------------------------------------------------------------------
@@ -224,12 +211,12 @@ class AavePlan(SourcePlan):
     def read(self, chunk: ChunkInput) -> ChunkFrames:
         from ..chain import log_headers
 
-        logs = json_logs(chunk.logs)
+        logs = chunk.logs
         for header in log_headers(chunk.logs):
             chunk.blocks.remember(header)
         # every block with a log keeps its header: balances at those blocks need their timestamps
         sampled = self._price_blocks(chunk.unit, logs) if self.prices == "oracle" else []
-        blocks = sorted({lg["block"] for lg in logs} | set(sampled))
+        blocks = sorted(set(chunk.batch.column("block").tolist()) | set(sampled))
         got = chunk.blocks.get(blocks)
         absent = [n for n, h in got.items() if h is None]
         if absent:
@@ -246,7 +233,7 @@ class AavePlan(SourcePlan):
         return ChunkFrames(decoded, headers, counts)
 
     def _price_blocks(self, unit: Unit, logs: list[dict[str, Any]]) -> list[int]:
-        out = {lg["block"] for lg in logs if lg["address"] == self.pool}
+        out = {int(lg["blockNumber"], 16) for lg in logs if lg["address"].lower() == self.pool}
         if self.price_every:
             first = -(-unit.lo // self.price_every) * self.price_every
             out.update(range(first, unit.hi + 1, self.price_every))
