@@ -36,7 +36,7 @@ IMPLEMENTED_KINDS = ("asset", "isolated", "cross", "dynamic", "liquidity-haircut
 IMPLEMENTED_SLIPPAGE = ("none",)
 PLANNED_SLIPPAGE = ("depth", "constant-product")
 
-TOP_KEYS = ("run", "market", "rules")
+TOP_KEYS = ("run", "market", "rules", "scenarios")
 RUN_KEYS = ("name", "start", "end", "step", "price_source")
 RATE_KEYS = ("base", "slope1", "slope2", "optimal_utilisation", "reserve_factor", "utilisation")
 BASE_RULE_KEYS = ("name", "base", "kind", "assets", "market", "enforce_ltv")  # + the keys each kind owns
@@ -151,6 +151,7 @@ class RunConfig:
     price_source: str | Mapping[str, str] | None
     rules: tuple[RuleSet, ...]
     path: str
+    scenarios: tuple = ()   # backtest.scenarios.ScenarioSpec, in config order; () = the historical path only
 
     def canonical(self) -> dict[str, Any]:
         """Resolved config as plain data: bases expanded, defaults filled (keys sorted when dumped)."""
@@ -160,10 +161,13 @@ class RunConfig:
             run["step_seconds"] = self.step_s
         if self.price_source is not None:
             run["price_source"] = self.price_source if isinstance(self.price_source, str) else dict(self.price_source)
-        return {
+        out = {
             "run": run,
             "rules": [_canonical_rule(r) for r in self.rules],
         }
+        if self.scenarios:  # only when given: the canonical form (and run_id) of a plain run stays
+            out["scenarios"] = [s.canonical() for s in self.scenarios]
+        return out
 
     def canonical_json(self) -> str:
         return json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
@@ -337,7 +341,12 @@ def parse_config(data: Mapping[str, Any], path: str = "<config>") -> RunConfig:
         if options:
             builtin["options"] = options
         rules.append(RuleSet(rname, kind, assets, market, enforce, **builtin))
-    return RunConfig(name, start, end, step, price_source, tuple(rules), path)
+    scenario_specs = ()
+    if "scenarios" in data:
+        from .scenarios import parse_scenarios
+
+        scenario_specs = parse_scenarios(data["scenarios"])
+    return RunConfig(name, start, end, step, price_source, tuple(rules), path, scenario_specs)
 
 
 def load_config(path: str | Path) -> RunConfig:

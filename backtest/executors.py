@@ -146,12 +146,33 @@ class Executor:
         raise NotImplementedError
 
 
+class WithResult:
+    """A ``progress`` callback that also gets each job's result as it completes: ``fn(i, item, result)``
+    (in the calling thread; e.g. to commit finished jobs while others still run)."""
+
+    with_result = True
+
+    def __init__(self, fn: Callable[[int, Any, Any], None]) -> None:
+        self.fn = fn
+
+    def __call__(self, i: int, item: Any, result: Any = None) -> None:
+        self.fn(i, item, result)
+
+
+def _notify(progress: Progress | None, i: int, item: Any, result: Any) -> None:
+    if progress is None:
+        return
+    if getattr(progress, "with_result", False):
+        progress(i, item, result)
+    else:
+        progress(i, item)
+
+
 def _inline(fn: Callable[[T], R], items: list[T], progress: Progress | None) -> list[R]:
     results = []
     for i, item in enumerate(items):
         results.append(fn(item))
-        if progress is not None:
-            progress(i, item)
+        _notify(progress, i, item, results[-1])
     return results
 
 
@@ -167,8 +188,7 @@ def _collect(done: Iterator[tuple[int, bool, Any]], items: list, progress: Progr
         pending.discard(i)
         if ok:
             results[i] = value
-            if progress is not None:
-                progress(i, items[i])
+            _notify(progress, i, items[i], value)
         elif first_bad is None or i < first_bad:
             first_bad, error = i, value
             cancel_after(i)

@@ -24,7 +24,7 @@ from .engine.types import Book, Events, ReplayResult
 from .errors import ConfigError, MbtError
 from .executors import EXECUTORS, get_executor
 from .jobs import ENGINES, HISTORICAL, Job, expand, kernel_pairs, run_job
-from .outputs.metrics import METRICS, compute_metrics, json_value
+from .outputs.metrics import ACROSS_METRICS, ALL_SCENARIOS, METRICS, across_scenarios, compute_metrics, json_value
 from .outputs.tables import result_tables
 from .rules import DEPTH_FACTOR, Compiled, RunData
 from .store import Store
@@ -267,17 +267,36 @@ def execute(cfg: RunConfig, inputs: RunInputs, *, engine: str = "fast", executor
     return outcomes
 
 
+def across(outcomes: list[RuleOutcome]) -> list[tuple[RuleSet, dict]]:
+    """The ``scenario = "*"`` metrics per rule set (config order), when the run has two or more scenarios."""
+    scenarios = {o.scenario for o in outcomes}
+    if len(scenarios) < 2:
+        return []
+    rules: dict[str, RuleSet] = {}
+    per: dict[str, list[dict]] = {}
+    for o in outcomes:
+        rules.setdefault(o.rule.name, o.rule)
+        per.setdefault(o.rule.name, []).append(o.metrics)
+    return [(rules[name], across_scenarios(per[name])) for name in rules]
+
+
 @dataclass
 class RunOutput:
     run_id: str
     name: str
     outcomes: list[RuleOutcome]
     inputs: RunInputs
+    across: list[tuple[RuleSet, dict]] | None = None
 
     def results(self) -> list[dict]:
-        """One dict per rule set: rule, kind, scenario and every §5 metric (JSON-ready values)."""
-        return [{"rule": o.rule.name, "kind": o.rule.kind, "scenario": o.scenario,
+        """One dict per rule set and scenario: rule, kind, scenario and every §5 metric (JSON-ready values);
+        then, with two or more scenarios, one ``scenario = "*"`` dict per rule set with the across metrics."""
+        rows = [{"rule": o.rule.name, "kind": o.rule.kind, "scenario": o.scenario,
                  **{m: json_value(m, o.metrics[m]) for m in METRICS}} for o in self.outcomes]
+        for rule, m in self.across or []:
+            rows.append({"rule": rule.name, "kind": rule.kind, "scenario": ALL_SCENARIOS,
+                         **{k: json_value(k, m[k]) for k in ACROSS_METRICS}})
+        return rows
 
     def document(self) -> dict:
         return {"run_id": self.run_id, "results": self.results()}
@@ -300,11 +319,12 @@ def run(store: Store, cfg: RunConfig, *, engine: str = "fast", executor: str = "
     outcomes = execute(cfg, inputs, engine=engine, executor=executor, scheduler=scheduler,
                        progress=(lambda name: print(f"replayed rule set {name!r}", file=sys.stderr)) if tty else None,
                        notice=lambda text: print(f"mbt: {text}", file=sys.stderr))
-    tables = result_tables(run_id, inputs.assets, inputs.accounts, inputs.grid_us, outcomes)
+    over = across(outcomes)
+    tables = result_tables(run_id, inputs.assets, inputs.accounts, inputs.grid_us, outcomes, over)
     store.write_run({
         "run_id": run_id, "name": cfg.name, "created_at": datetime.now(timezone.utc),
         "config_json": config_json, "config_hash": config_hash, "data_fingerprint": inputs.fingerprint,
         "mbt_version": __version__, "engine": engine, "grid_steps": int(len(inputs.grid_us)),
         "accounts": int(len(inputs.accounts)), "assets": inputs.assets,
     }, tables)
-    return RunOutput(run_id, cfg.name, outcomes, inputs)
+    return RunOutput(run_id, cfg.name, outcomes, inputs, over)

@@ -244,6 +244,64 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
 
+    # -- sweeps (committed job by job) ------------------------------------------------------------
+    def begin_sweep(self, run: dict[str, Any], points: list[tuple[str, str, float]], restart: bool) -> set[tuple[str, str]]:
+        """Store a sweep's ``runs`` row and ``sweep_points`` (one transaction); returns the jobs already
+        committed by an earlier start of the same sweep (none with ``restart``, which drops its rows first)."""
+        run_id = run["run_id"]
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            if restart:
+                for table in ("runs", "run_metrics", "liquidations", "timeseries", "sweep_points", "sweep_jobs"):
+                    self.con.execute(f"DELETE FROM {ident(table)} WHERE run_id = ?", [run_id])
+            cols = list(run)
+            self.con.execute(f"INSERT OR REPLACE INTO runs ({', '.join(ident(c) for c in cols)}) "
+                             f"VALUES ({', '.join('?' * len(cols))})", [run[c] for c in cols])
+            if points:
+                self.con.executemany("INSERT OR REPLACE INTO sweep_points (run_id, rule, key, value) VALUES (?, ?, ?, ?)",
+                                     [(run_id, *p) for p in points])
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return {(r, s) for r, s in self.rows("sweep_done", run_id=run_id)}
+
+    def commit_sweep_job(self, run_id: str, rule: str, scenario: str, tables: dict[str, Any]) -> None:
+        """One finished job's rows and its done-marker, in one transaction (a kill loses at most running jobs)."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for table in ("run_metrics", "liquidations", "timeseries"):
+                self.con.execute(f"DELETE FROM {ident(table)} WHERE run_id = ? AND rule = ? AND scenario = ?",
+                                 [run_id, rule, scenario])
+            self._insert_tables(tables)
+            self.con.execute("INSERT OR REPLACE INTO sweep_jobs (run_id, rule, scenario) VALUES (?, ?, ?)",
+                             [run_id, rule, scenario])
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def finish_sweep(self, run_id: str, tables: dict[str, Any]) -> None:
+        """Replace a sweep's ``scenario = '*'`` rows (one transaction)."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute("DELETE FROM run_metrics WHERE run_id = ? AND scenario = '*'", [run_id])
+            self._insert_tables(tables)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def _insert_tables(self, tables: dict[str, Any]) -> None:
+        for table, frame in tables.items():
+            if len(frame) == 0:
+                continue
+            self.con.register("_rows", frame)
+            columns = frame.column_names if hasattr(frame, "column_names") else frame.columns
+            names = ", ".join(ident(c) for c in columns)
+            self.con.execute(f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM _rows")
+            self.con.unregister("_rows")
+
     def rows(self, name: str, **params: Any) -> list[tuple]:
         """All rows of ``sql/<name>.sql`` (one query) with named parameters."""
         return self.query(name, **params).fetchall()

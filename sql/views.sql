@@ -13,7 +13,15 @@ SELECT run_id, rule, kind, scenario,
        max(value) FILTER (WHERE metric = 'capital_efficiency')      AS capital_efficiency,
        max(value) FILTER (WHERE metric = 'capped_events_usd')       AS capped_events_usd,
        max(value) FILTER (WHERE metric = 'blocked_borrow_usd')      AS blocked_borrow_usd,
-       max(value) FILTER (WHERE metric = 'blocked_withdraw_usd')    AS blocked_withdraw_usd
+       max(value) FILTER (WHERE metric = 'blocked_withdraw_usd')    AS blocked_withdraw_usd,
+       max(value) FILTER (WHERE metric = 'var_95_bad_debt_usd')     AS var_95_bad_debt_usd,
+       max(value) FILTER (WHERE metric = 'es_95_bad_debt_usd')      AS es_95_bad_debt_usd,
+       max(value) FILTER (WHERE metric = 'var_99_bad_debt_usd')     AS var_99_bad_debt_usd,
+       max(value) FILTER (WHERE metric = 'es_99_bad_debt_usd')      AS es_99_bad_debt_usd,
+       max(value) FILTER (WHERE metric = 'lar_95_liquidated_debt_usd') AS lar_95_liquidated_debt_usd,
+       max(value) FILTER (WHERE metric = 'lar_99_liquidated_debt_usd') AS lar_99_liquidated_debt_usd,
+       max(value) FILTER (WHERE metric = 'mean_bad_debt_usd')       AS mean_bad_debt_usd,
+       max(value) FILTER (WHERE metric = 'p_bad_debt')              AS p_bad_debt
 FROM run_metrics
 GROUP BY ALL;
 

@@ -57,6 +57,19 @@ def _metric_cell(metric: str, value: Any) -> str:
     return f"{value:,.2f}"
 
 
+def across_table(results: list[dict]) -> str:
+    """The ``scenario = "*"`` metrics as rows, rule sets as columns (runs with two or more scenarios)."""
+    from ..outputs.metrics import ACROSS_METRICS, ALL_SCENARIOS
+
+    rows_in = [r for r in results if r["scenario"] == ALL_SCENARIOS]
+    headers = ["across scenarios"] + [r["rule"] for r in rows_in]
+    rows = [["kind"] + [r["kind"] for r in rows_in]]
+    for m in ACROSS_METRICS:
+        rows.append([m] + [("—" if r[m] is None else (f"{r[m]:.4f}" if m == "p_bad_debt" else f"{r[m]:,.2f}"))
+                           for r in rows_in])
+    return render_table(headers, rows, align=["l"] + ["r"] * len(rows_in))
+
+
 def comparison_table(results: list[dict]) -> str:
     """Metrics as rows, rule sets side by side as columns (the baseline first)."""
     headers = ["metric"] + [r["rule"] for r in results]

@@ -16,7 +16,7 @@ from .base import cli, db_option, debug_option
 
 def print_run(output, as_json: bool, db_path: str, seconds: float) -> None:
     """What ``mbt run`` and ``mbt demo`` print: the comparison table, or one JSON document on stdout."""
-    from .output import comparison_table
+    from .output import across_table, comparison_table
 
     if as_json:
         click.echo(json.dumps(output.document(), allow_nan=False))
@@ -25,7 +25,16 @@ def print_run(output, as_json: bool, db_path: str, seconds: float) -> None:
     click.echo(f"run {output.name!r}  run_id {output.run_id}  "
                f"({len(inputs.accounts):,} accounts × {len(inputs.assets)} assets × {len(inputs.grid_us):,} steps, "
                f"{seconds:.2f} s)")
-    click.echo(comparison_table(output.results()))
+    results = output.results()
+    if output.across:
+        names = sorted({o.scenario for o in output.outcomes})
+        shown = ", ".join(names[:4]) + (f", … ({len(names):,} in all)" if len(names) > 4 else "")
+        click.echo(f"{len(names):,} scenarios: {shown}")
+        click.echo(across_table(results))
+        click.echo(f"per-scenario metrics: --json, or mbt sql \"SELECT * FROM run_results WHERE run_id = "
+                   f"'{output.run_id}' ORDER BY rule, scenario\"")
+    else:
+        click.echo(comparison_table(results))
     click.echo(f"stored in {db_path}: tables runs, run_metrics, liquidations, timeseries (run_id = '{output.run_id}')")
 
 

@@ -100,3 +100,52 @@ def json_value(metric: str, value: float | int | None) -> float | int | None:
         return int(value)
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+#: Across scenarios (rows with ``scenario = "*"`` per rule set, when a run has two or more scenarios).
+ACROSS_METRICS = (
+    "var_95_bad_debt_usd",
+    "es_95_bad_debt_usd",
+    "var_99_bad_debt_usd",
+    "es_99_bad_debt_usd",
+    "lar_95_liquidated_debt_usd",
+    "lar_99_liquidated_debt_usd",
+    "mean_bad_debt_usd",
+    "p_bad_debt",
+)
+ALL_SCENARIOS = "*"
+
+
+def quantile_rank(percent: int, n: int) -> int:
+    """⌈α·N⌉ for α = ``percent`` / 100, in exact integer arithmetic (0.95·100 is not 95 in floats)."""
+    return max(1, -(-percent * n // 100))
+
+
+def value_at_risk(losses: np.ndarray, percent: int) -> float:
+    """VaR_α: the ⌈αN⌉-th smallest of the N losses (DESIGN §5)."""
+    ordered = np.sort(np.asarray(losses, dtype=np.float64))
+    return float(ordered[quantile_rank(percent, len(ordered)) - 1])
+
+
+def expected_shortfall(losses: np.ndarray, percent: int) -> float:
+    """ES_α: the mean of the losses ≥ VaR_α (DESIGN §5; summed exactly, so order cannot change it)."""
+    losses = np.asarray(losses, dtype=np.float64)
+    var = value_at_risk(losses, percent)
+    tail = losses[losses >= var]
+    return math.fsum(tail.tolist()) / len(tail)
+
+
+def across_scenarios(per_scenario: list[dict[str, float | int | None]]) -> dict[str, float]:
+    """The ``scenario = "*"`` metrics of one rule set from its per-scenario metrics (N ≥ 1 scenarios)."""
+    bad = np.array([float(m["bad_debt_usd"]) for m in per_scenario])
+    liq = np.array([float(m["liquidated_debt_usd"]) for m in per_scenario])
+    return {
+        "var_95_bad_debt_usd": value_at_risk(bad, 95),
+        "es_95_bad_debt_usd": expected_shortfall(bad, 95),
+        "var_99_bad_debt_usd": value_at_risk(bad, 99),
+        "es_99_bad_debt_usd": expected_shortfall(bad, 99),
+        "lar_95_liquidated_debt_usd": value_at_risk(liq, 95),
+        "lar_99_liquidated_debt_usd": value_at_risk(liq, 99),
+        "mean_bad_debt_usd": math.fsum(bad.tolist()) / len(bad),
+        "p_bad_debt": float(np.count_nonzero(bad > 0)) / len(bad),
+    }

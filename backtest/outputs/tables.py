@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .metrics import METRICS
+from .metrics import ACROSS_METRICS, ALL_SCENARIOS, METRICS
 
 UTC_US = pa.timestamp("us", tz="UTC")
 # Arrays are built from their buffers: ``pa.array`` would import pandas (≈ 0.3 s) to check its argument.
@@ -57,7 +57,7 @@ def _times(us) -> pa.Array:
 
 
 def result_tables(run_id: str, assets: list[str], accounts: np.ndarray, grid_us: np.ndarray,
-                  outcomes: list) -> dict[str, pa.Table]:
+                  outcomes: list, across: list | None = None) -> dict[str, pa.Table]:
     """The rows of ``run_metrics``, ``liquidations`` and ``timeseries`` (DESIGN §5b) for one run's outcomes."""
     asset_names = _strings(assets)
     account_names = _strings(accounts)
@@ -93,6 +93,21 @@ def result_tables(run_id: str, assets: list[str], accounts: np.ndarray, grid_us:
             "bad_debt_usd": _floats(np.cumsum(r.realised_bad_debt) + r.unrealised_bad_debt),
             "liquidations": _ints(r.liquidation_calls),
         }))
+    if across:
+        metrics.append(across_metrics_table(run_id, across))
     return {"run_metrics": pa.concat_tables(metrics),
             "liquidations": pa.concat_tables(liqs),
             "timeseries": pa.concat_tables(series)}
+
+
+def across_metrics_table(run_id: str, across: list) -> pa.Table:
+    """``run_metrics`` rows with ``scenario = '*'``: one per (rule set, across-scenario metric)."""
+    parts = []
+    n = len(ACROSS_METRICS)
+    for rule, m in across:
+        parts.append(pa.table({
+            "run_id": _same(run_id, n), "rule": _same(rule.name, n), "kind": _same(rule.kind, n),
+            "scenario": _same(ALL_SCENARIOS, n), "metric": _strings(ACROSS_METRICS),
+            "value": _floats([np.nan if m[k] is None else float(m[k]) for k in ACROSS_METRICS]),
+        }))
+    return pa.concat_tables(parts)

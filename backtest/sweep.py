@@ -1,0 +1,266 @@
+"""Parameter sweeps: ``mbt sweep CONFIG --grid KEY=VALUES …`` (docs/sweeps.md).
+
+The grid's keys address the base rule set (``assets.WETH.liquidation_threshold``, ``market.gas_usd``, …);
+its cartesian product becomes rule sets ``sweep-0001`` … that inherit from the base (``base = <base>``), so
+every other setting is the base's. Points the config rejects (e.g. ``ltv`` above the threshold) are listed
+and skipped. The run holds the base rule set first — the baseline of ``capital_efficiency`` — then the
+points; jobs = rule sets × scenarios, run by the chosen executor and **committed one by one**, so a sweep
+killed at any moment and started again with the same command continues where it stopped, and ends with the
+tables an uninterrupted run writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from . import __version__
+from .config import RunConfig, parse_config
+from .errors import ConfigError, MbtError
+
+SWEEP_KEYS = ("base", "grid")
+_SEGMENT = re.compile(r'"([^"]+)"|([^.]+)')
+
+
+def key_path(key: str) -> list[str]:
+    """``assets."USDC.e".ltv`` → ``["assets", "USDC.e", "ltv"]`` (quoted segments may hold dots)."""
+    parts, pos = [], 0
+    while pos < len(key):
+        m = _SEGMENT.match(key, pos)
+        if m is None:
+            raise ConfigError(f"--grid {key!r}: not a dotted key like assets.WETH.liquidation_threshold")
+        parts.append(m.group(1) or m.group(2))
+        pos = m.end()
+        if pos < len(key):
+            if key[pos] != ".":
+                raise ConfigError(f"--grid {key!r}: not a dotted key like assets.WETH.liquidation_threshold")
+            pos += 1
+    if len(parts) < 2:
+        raise ConfigError(f"--grid {key!r}: name a setting of the base rule set, e.g. assets.WETH.ltv")
+    return parts
+
+
+def parse_values(text: Any, key: str) -> list[float]:
+    """``start:stop:step`` (inclusive, exact decimal steps) or ``a,b,c`` (or a TOML list of numbers)."""
+    if isinstance(text, list):
+        values = text
+    elif isinstance(text, (int, float)) and not isinstance(text, bool):
+        values = [text]
+    elif isinstance(text, str) and ":" in text:
+        try:
+            start, stop, step = (Decimal(x.strip()) for x in text.split(":"))
+        except (ValueError, InvalidOperation):
+            raise ConfigError(f"{key}: expected start:stop:step, e.g. 0.70:0.85:0.01, got {text!r}") from None
+        if step <= 0 or stop < start:
+            raise ConfigError(f"{key}: start:stop:step needs step > 0 and stop ≥ start, got {text!r}")
+        n = int((stop - start) / step)
+        values = [float(start + i * step) for i in range(n + 1)]
+    elif isinstance(text, str):
+        try:
+            values = [float(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise ConfigError(f"{key}: expected numbers separated by commas, got {text!r}") from None
+    else:
+        raise ConfigError(f"{key}: expected start:stop:step or a list of numbers, got {text!r}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(f"{key}: {v!r} is not a number")
+        out.append(float(v))
+    if not out:
+        raise ConfigError(f"{key}: no values")
+    if len(set(out)) != len(out):
+        raise ConfigError(f"{key}: a value is listed twice")
+    return out
+
+
+def grid_from_cli(specs: tuple[str, ...] | list[str]) -> dict[str, list[float]]:
+    grid: dict[str, list[float]] = {}
+    for spec in specs:
+        key, sep, values = spec.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--grid {spec!r}: expected KEY=VALUES, e.g. assets.WETH.liquidation_threshold=0.70:0.85:0.01")
+        key = key.strip()
+        key_path(key)
+        if key in grid:
+            raise ConfigError(f"--grid {key}: given twice")
+        grid[key] = parse_values(values.strip(), f"--grid {key}")
+    return grid
+
+
+def sweep_table(doc: Mapping[str, Any]) -> tuple[str | None, dict[str, list[float]]]:
+    """The config's ``[sweep]`` table (``base``, ``[sweep.grid]``), if any."""
+    table = doc.get("sweep")
+    if table is None:
+        return None, {}
+    if not isinstance(table, Mapping):
+        raise ConfigError("sweep: expected a [sweep] table with base and [sweep.grid]")
+    for k in table:
+        if k not in SWEEP_KEYS:
+            raise ConfigError(f"sweep.{k}: unknown key; allowed: base, grid")
+    base = table.get("base")
+    if base is not None and (not isinstance(base, str) or not base):
+        raise ConfigError(f"sweep.base: expected a rule set name, got {base!r}")
+    grid_raw = table.get("grid", {})
+    if not isinstance(grid_raw, Mapping):
+        raise ConfigError("sweep.grid: expected a table of KEY = VALUES")
+    grid = {}
+    for key, values in grid_raw.items():
+        key_path(key)
+        grid[key] = parse_values(values, f"sweep.grid.{key}")
+    return base, grid
+
+
+@dataclass
+class Point:
+    rule: str
+    values: dict[str, float]
+
+
+def _set(table: dict, path: list[str], value: float) -> None:
+    for seg in path[:-1]:
+        table = table.setdefault(seg, {})
+    table[path[-1]] = value
+
+
+def build(doc: Mapping[str, Any], grid: Mapping[str, list[float]], base: str | None,
+          path: str = "<config>") -> tuple[RunConfig, list[Point], list[tuple[dict[str, float], str]]]:
+    """The sweep's run config (base first, then every valid point), the points, and the rejected ones."""
+    if not grid:
+        raise ConfigError("sweep: no grid (give --grid KEY=VALUES, or a [sweep.grid] table)")
+    plain = {k: v for k, v in doc.items() if k != "sweep"}
+    rules = plain.get("rules")
+    if not isinstance(rules, list) or not rules:
+        raise ConfigError("rules: at least one [[rules]] table is required (the first is the baseline)")
+    names = [r.get("name") for r in rules if isinstance(r, Mapping)]
+    base = base or names[0]
+    if base not in names:
+        raise ConfigError(f"sweep.base: no rule set named {base!r} (have {', '.join(map(str, names))})")
+    parse_config(plain, path)  # the config itself must be valid before any point is tried
+    keys = list(grid)
+    paths = {k: key_path(k) for k in keys}
+    points: list[Point] = []
+    invalid: list[tuple[dict[str, float], str]] = []
+    tables = []
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        values = dict(zip(keys, combo))
+        name = f"sweep-{len(points) + len(invalid) + 1:04d}"
+        table: dict[str, Any] = {"name": name, "base": base}
+        for k, v in values.items():
+            _set(table, paths[k], v)
+        trial = copy.deepcopy(plain)
+        trial["rules"] = list(rules) + [table]
+        try:
+            parse_config(trial, path)
+        except ConfigError as exc:
+            invalid.append((values, str(exc).replace(f"rules.{name}", "point")))
+            continue
+        points.append(Point(name, values))
+        tables.append(table)
+    if not points:
+        raise ConfigError(f"sweep: every point of the grid is invalid (first: {invalid[0][1]})")
+    full = copy.deepcopy(plain)
+    full["rules"] = list(rules) + tables
+    cfg = parse_config(full, path)
+    by_name = {r.name: r for r in cfg.rules}
+    cfg = replace(cfg, rules=(by_name[base], *(by_name[p.rule] for p in points)))
+    return cfg, points, invalid
+
+
+@dataclass
+class SweepOutput:
+    run_id: str
+    name: str
+    points: list[Point]
+    invalid: list[tuple[dict[str, float], str]]
+    jobs: int
+    skipped: int
+    results: list[dict]
+    base: str
+
+
+def run_sweep(store, doc: Mapping[str, Any], grid: Mapping[str, list[float]], base: str | None, *,
+              path: str = "<config>", engine: str = "fast", executor: str = "local", scheduler: str | None = None,
+              restart: bool = False, progress: Callable[[int, int], None] | None = None,
+              notice: Callable[[str], None] | None = None, batch: int | None = None) -> SweepOutput:
+    """Build, replay and store a sweep job by job (resumable); returns what the CLI prints."""
+    from .engine import kernels
+    from .executors import WithResult, get_executor
+    from .jobs import expand, kernel_pairs, run_job
+    from .outputs.metrics import ACROSS_METRICS, across_scenarios, borrowing_power, compute_metrics, json_value, METRICS
+    from .outputs.tables import across_metrics_table, result_tables
+    from .runner import RuleOutcome, load_inputs
+
+    cfg, points, invalid = build(doc, grid, base, path)
+    if scheduler is not None and executor != "dask":
+        raise MbtError(f"--scheduler: only used with --executor dask (not {executor!r})")
+    inputs = load_inputs(store, cfg)
+    config_json = cfg.canonical_json()
+    run_id = hashlib.sha256(f"{config_json}\n{inputs.fingerprint}".encode()).hexdigest()[:16]
+    run_row = {"run_id": run_id, "name": cfg.name, "created_at": datetime.now(timezone.utc),
+               "config_json": config_json, "config_hash": hashlib.sha256(config_json.encode()).hexdigest(),
+               "data_fingerprint": inputs.fingerprint, "mbt_version": __version__, "engine": engine,
+               "grid_steps": int(len(inputs.grid_us)), "accounts": int(len(inputs.accounts)), "assets": inputs.assets}
+    done = store.begin_sweep(run_row, [(p.rule, k, v) for p in points for k, v in p.values.items()], restart)
+    jobs = expand(cfg, inputs.data, engine=engine)
+    base_rule = cfg.rules[0].name
+    baseline = {j.scenario: float(borrowing_power(j.compiled.book, j.prices[0], j.compiled.params))
+                for j in jobs if j.rule.name == base_rule}
+    todo = [j for j in jobs if (j.rule.name, j.scenario) not in done]
+    skipped = len(jobs) - len(todo)
+    cold = [p for p in kernel_pairs(todo) if not kernels.is_warm(*p)]
+    if cold and notice:
+        notice(kernels.COMPILE_NOTICE)
+    finished = [skipped]
+
+    def commit(i: int, job, res) -> None:
+        c = job.compiled
+        base_bp = None if job.rule.name == base_rule else baseline[job.scenario]
+        m = compute_metrics(res, c.book, job.prices, c.params, base_bp, c.owner)
+        tables = result_tables(run_id, inputs.assets, inputs.accounts, inputs.grid_us,
+                               [RuleOutcome(job.rule, c, res, m, job.scenario)])
+        store.commit_sweep_job(run_id, job.rule.name, job.scenario, tables)
+        finished[0] += 1
+        if progress:
+            progress(finished[0], len(jobs))
+
+    if progress:
+        progress(skipped, len(jobs))
+    with get_executor(executor, scheduler=scheduler) as ex:
+        if notice and executor != "local":
+            notice(ex.describe())
+        size = batch or max(8, 4 * getattr(ex, "workers", 2))
+        for lo in range(0, len(todo), size):   # batches: results are dropped once committed
+            ex.map(run_job, todo[lo:lo + size], progress=WithResult(commit))
+    for p in cold:
+        kernels.mark_warm(*p)
+    # the scenario = '*' rows from everything stored for the run (this start's jobs and earlier ones)
+    per: dict[tuple[str, str], dict[str, float]] = {}
+    for rule, scenario, metric, value in store.rows("sweep_metrics", run_id=run_id):
+        per.setdefault((rule, scenario), {})[metric] = value
+    scenarios = sorted({s for _, s in per})
+    results = []
+    rules_by_name = {r.name: r for r in cfg.rules}
+    across_rows = []
+    for r in cfg.rules:
+        for s in scenarios:
+            m = per.get((r.name, s))
+            if m is not None:
+                results.append({"rule": r.name, "kind": r.kind, "scenario": s,
+                                **{k: json_value(k, m.get(k)) for k in METRICS}})
+    if len(scenarios) >= 2:
+        for r in cfg.rules:
+            ms = [per[(r.name, s)] for s in scenarios if (r.name, s) in per]
+            a = across_scenarios(ms)
+            across_rows.append((rules_by_name[r.name], a))
+            results.append({"rule": r.name, "kind": r.kind, "scenario": "*",
+                            **{k: json_value(k, a[k]) for k in ACROSS_METRICS}})
+        store.finish_sweep(run_id, {"run_metrics": across_metrics_table(run_id, across_rows)})
+    return SweepOutput(run_id, cfg.name, points, invalid, len(jobs), skipped, results, base_rule)
