@@ -36,7 +36,7 @@ IMPLEMENTED_KINDS = ("asset", "isolated", "cross", "dynamic", "liquidity-haircut
 IMPLEMENTED_SLIPPAGE = ("none",)
 PLANNED_SLIPPAGE = ("depth", "constant-product")
 
-TOP_KEYS = ("run", "market", "rules", "scenarios")
+TOP_KEYS = ("run", "market", "rules", "scenarios", "sweep")
 RUN_KEYS = ("name", "start", "end", "step", "price_source")
 RATE_KEYS = ("base", "slope1", "slope2", "optimal_utilisation", "reserve_factor", "utilisation")
 BASE_RULE_KEYS = ("name", "base", "kind", "assets", "market", "enforce_ltv")  # + the keys each kind owns
@@ -341,12 +341,33 @@ def parse_config(data: Mapping[str, Any], path: str = "<config>") -> RunConfig:
         if options:
             builtin["options"] = options
         rules.append(RuleSet(rname, kind, assets, market, enforce, **builtin))
+    if "sweep" in data:  # checked here (typos are errors); only `mbt sweep` uses it
+        from .sweep import sweep_table
+
+        sweep_table(data)
     scenario_specs = ()
     if "scenarios" in data:
         from .scenarios import parse_scenarios
 
         scenario_specs = parse_scenarios(data["scenarios"])
     return RunConfig(name, start, end, step, price_source, tuple(rules), path, scenario_specs)
+
+
+def read_document(path: str | Path) -> dict[str, Any]:
+    """The parsed TOML of a config file (not yet validated); errors name the file."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
 def load_config(path: str | Path) -> RunConfig:
