@@ -342,7 +342,7 @@ def parse_config(data: Mapping[str, Any], path: str = "<config>") -> RunConfig:
             builtin["options"] = options
         rules.append(RuleSet(rname, kind, assets, market, enforce, **builtin))
     if "sweep" in data:  # checked here (typos are errors); only `mbt sweep` uses it
-        from .sweep import sweep_table
+        from .sweep_grid import sweep_table
 
         sweep_table(data)
     scenario_specs = ()

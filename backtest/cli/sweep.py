@@ -63,10 +63,12 @@ def _cell(v) -> str:
 @click.option("--executor", type=click.Choice(["local", "processes", "dask"]), default="local",
               help="Where jobs run: threads here, local processes, or a Dask cluster.")
 @click.option("--scheduler", metavar="ADDR", default=None, help="Dask scheduler address (with --executor dask).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Jobs at once (threads, processes or LocalCluster workers; default: the cores).")
 @click.option("--restart", is_flag=True, help="Drop what an earlier start of this sweep committed and start over.")
 @debug_option
 def sweep_cmd(config: str, grid: tuple[str, ...], base: str | None, db: str | None, as_json: bool, executor: str,
-              scheduler: str | None, restart: bool) -> None:
+              scheduler: str | None, workers: int | None, restart: bool) -> None:
     """Replay a grid of rule sets derived from a base one (× every scenario); resumable after any interruption."""
     from ..config import read_document
     from ..store import Store, resolve_db_path
@@ -80,7 +82,8 @@ def sweep_cmd(config: str, grid: tuple[str, ...], base: str | None, db: str | No
     t0 = time.perf_counter()
     with Store(path) as store, _bar("sweep") as update:
         out = run_sweep(store, doc, full, base or table_base, path=config, executor=executor, scheduler=scheduler,
-                        restart=restart, progress=update, notice=lambda text: err(f"mbt: {text}"))
+                        restart=restart, progress=update, notice=lambda text: err(f"mbt: {text}"),
+                        workers=workers)
     seconds = time.perf_counter() - t0
     for values, why in out.invalid:
         err("skipped " + ", ".join(f"{k}={v:g}" for k, v in values.items()) + f": {why}")

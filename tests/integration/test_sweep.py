@@ -160,3 +160,72 @@ def test_sweep_errors_are_one_line(db: Path, tmp_path: Path) -> None:
     bad.write_text(HEAD + '\n[sweep]\nbse = "base"\n')
     out = _cli(["run", str(bad), "--db", str(db)])
     assert out.exit_code == 2 and "sweep.bse: unknown key" in out.stderr
+
+
+@pytest.fixture(scope="module")
+def swept(db: Path, tmp_path_factory) -> tuple[Path, str, dict]:
+    cfg = tmp_path_factory.mktemp("rec") / "r.toml"
+    cfg.write_text(HEAD + SCEN)
+    out = _cli(["sweep", str(cfg), "--db", str(db), "--json",
+                "--grid", "assets.WETH.liquidation_threshold=0.70:0.90:0.05", "--grid", "assets.WETH.ltv=0.65,0.70"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.stdout)
+    return db, doc["run_id"], doc
+
+
+def _star(doc: dict) -> dict[str, dict]:
+    return {r["rule"]: r for r in doc["results"] if r["scenario"] == "*"}
+
+
+def _hist(doc: dict) -> dict[str, dict]:
+    return {r["rule"]: r for r in doc["results"] if r["scenario"] == "historical"}
+
+
+def test_recommend_maximises_the_objective_under_constraints_and_limits(swept, tmp_path: Path) -> None:
+    db, run_id, doc = swept
+    star, hist = _star(doc), _hist(doc)
+    values = {p["rule"]: p for p in doc["points"]}
+    budget = sorted(star[r]["var_99_bad_debt_usd"] for r in values)[len(values) // 2]
+    out_toml = tmp_path / "rec.toml"
+    res = _cli(["recommend", run_id, "--objective", "capital_efficiency", "--constraint",
+                f"var_99_bad_debt_usd <= {budget!r}", "--max-change", "assets.*.liquidation_threshold=0.06",
+                "--db", str(db), "--out", str(out_toml)])
+    assert res.exit_code == 0, res.output
+    chosen = res.stdout.split()[1]
+    # by hand: qualifying points, best capital efficiency, ties → smallest total change from the base (0.8 / 0.75)
+    ok = [r for r in values if star[r]["var_99_bad_debt_usd"] <= budget
+          and abs(values[r]["assets.WETH.liquidation_threshold"] - 0.8) <= 0.06 + 1e-12]
+    best = max(hist[r]["capital_efficiency"] for r in ok)
+    tied = [r for r in ok if hist[r]["capital_efficiency"] == best]
+    expect = min(tied, key=lambda r: abs(values[r]["assets.WETH.liquidation_threshold"] - 0.8)
+                 + abs(values[r]["assets.WETH.ltv"] - 0.75))
+    assert chosen == expect
+    rule = tomllib.loads(out_toml.read_text())["rules"][0]
+    assert rule["name"] == "recommended"
+    assert rule["assets"]["WETH"]["liquidation_threshold"] == values[expect]["assets.WETH.liquidation_threshold"]
+    assert rule["assets"]["WETH"]["ltv"] == values[expect]["assets.WETH.ltv"]
+
+
+def test_recommend_exits_1_with_the_closest_miss(swept) -> None:
+    db, run_id, doc = swept
+    res = _cli(["recommend", run_id, "--objective", "capital_efficiency", "--constraint", "var_99_bad_debt_usd < -1",
+                "--db", str(db)])
+    assert res.exit_code == 1 and "no point meets every constraint; closest:" in res.stdout
+    assert "misses var_99_bad_debt_usd < -1" in res.stdout
+    bad = _cli(["recommend", run_id, "--objective", "capital_efficency", "--db", str(db)])
+    assert bad.exit_code == 2 and "unknown metric 'capital_efficency'" in bad.stderr
+
+
+def test_frontier_is_exactly_the_non_dominated_set(swept) -> None:
+    db, run_id, doc = swept
+    res = _cli(["frontier", run_id, "--x", "capital_efficiency", "--y", "var_99_bad_debt_usd", "--db", str(db)])
+    assert res.exit_code == 0, res.output
+    shown = [line.split()[0] for line in res.stdout.splitlines()[2:]]
+    star, hist = _star(doc), _hist(doc)
+    pts = {r: (hist[r]["capital_efficiency"], star[r]["var_99_bad_debt_usd"]) for r in star}
+
+    def dominated(r):
+        x, y = pts[r]
+        return any(x2 >= x and y2 <= y and (x2 > x or y2 < y) for q, (x2, y2) in pts.items() if q != r)
+
+    assert set(shown) == {r for r in pts if not dominated(r)} and shown
