@@ -229,3 +229,21 @@ def test_frontier_is_exactly_the_non_dominated_set(swept) -> None:
         return any(x2 >= x and y2 <= y and (x2 > x or y2 < y) for q, (x2, y2) in pts.items() if q != r)
 
     assert set(shown) == {r for r in pts if not dominated(r)} and shown
+
+
+@pytest.mark.slow
+def test_a_sweep_on_a_dask_local_cluster_stores_what_local_threads_store(db: Path, tmp_path: Path) -> None:
+    import shutil
+
+    cfg = tmp_path / "d.toml"
+    cfg.write_text(HEAD + SCEN)
+    grid = ["--grid", "assets.WETH.liquidation_threshold=0.75,0.8,0.85"]
+    a, b = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
+    shutil.copy(db, a)
+    shutil.copy(db, b)
+    local = _cli(["sweep", str(cfg), "--db", str(a), "--json", *grid])
+    dask = _cli(["sweep", str(cfg), "--db", str(b), "--json", "--executor", "dask", "--workers", "2", *grid])
+    assert local.exit_code == 0 and dask.exit_code == 0, local.output + dask.output
+    assert json.loads(local.stdout) == json.loads(dask.stdout)
+    run_id = json.loads(local.stdout)["run_id"]
+    assert _tables(a, run_id) == _tables(b, run_id)
