@@ -266,16 +266,23 @@ class Store:
             raise
         return {(r, s) for r, s in self.rows("sweep_done", run_id=run_id)}
 
-    def commit_sweep_job(self, run_id: str, rule: str, scenario: str, tables: dict[str, Any]) -> None:
-        """One finished job's rows and its done-marker, in one transaction (a kill loses at most running jobs)."""
+    def commit_sweep_jobs(self, run_id: str, done: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Finished jobs' rows and their done-markers, in one transaction (a kill loses at most the jobs not
+        committed yet). None of them is stored yet (``begin_sweep`` said which are): a job's rows and marker
+        only ever go in together, so there is nothing of it to delete first."""
+        if not done:
+            return
+        import pyarrow as pa
+
+        merged: dict[str, Any] = {}
+        for _, _, tables in done:
+            for name, table in tables.items():
+                merged.setdefault(name, []).append(table)
         self.con.execute("BEGIN TRANSACTION")
         try:
-            for table in ("run_metrics", "liquidations", "timeseries"):
-                self.con.execute(f"DELETE FROM {ident(table)} WHERE run_id = ? AND rule = ? AND scenario = ?",
-                                 [run_id, rule, scenario])
-            self._insert_tables(tables)
-            self.con.execute("INSERT OR REPLACE INTO sweep_jobs (run_id, rule, scenario) VALUES (?, ?, ?)",
-                             [run_id, rule, scenario])
+            self._insert_tables({name: pa.concat_tables(parts) for name, parts in merged.items()})
+            self.con.executemany("INSERT INTO sweep_jobs (run_id, rule, scenario) VALUES (?, ?, ?)",
+                                 [(run_id, rule, scenario) for rule, scenario, _ in done])
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")

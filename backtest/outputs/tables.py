@@ -56,11 +56,18 @@ def _times(us) -> pa.Array:
     return _fixed(np.asarray(us, dtype=np.int64), UTC_US)
 
 
+def names_array(values) -> pa.Array:
+    """Names as an Arrow string array (for :func:`result_tables`' ``account_names``, built once per run)."""
+    return _strings(values)
+
+
 def result_tables(run_id: str, assets: list[str], accounts: np.ndarray, grid_us: np.ndarray,
-                  outcomes: list, across: list | None = None) -> dict[str, pa.Table]:
-    """The rows of ``run_metrics``, ``liquidations`` and ``timeseries`` (DESIGN §5b) for one run's outcomes."""
+                  outcomes: list, across: list | None = None, account_names: pa.Array | None = None
+                  ) -> dict[str, pa.Table]:
+    """The rows of ``run_metrics``, ``liquidations`` and ``timeseries`` (DESIGN §5b) for one run's outcomes
+    (``account_names``: :func:`names_array` of ``accounts``, when the caller builds many tables of one run)."""
     asset_names = _strings(assets)
-    account_names = _strings(accounts)
+    account_names = _strings(accounts) if account_names is None else account_names
     grid_us = np.asarray(grid_us, dtype=np.int64)
     metrics, liqs, series = [], [], []
     for o in outcomes:

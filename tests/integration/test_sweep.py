@@ -111,7 +111,7 @@ def test_a_sweep_killed_with_sigkill_resumes_to_identical_tables(tmp_path: Path)
 name = "mc"
 kind = "gbm"
 lookback = "48h"
-paths = 12
+paths = 30
 seed = 4
 """)
     args = ["sweep", str(cfg), "--grid", "assets.WETH.liquidation_threshold=0.76:0.84:0.01",
@@ -121,15 +121,17 @@ seed = 4
     ref = _cli([*args, "--db", str(clean), "--json"])
     assert ref.exit_code == 0, ref.output
     run_id = json.loads(ref.stdout)["run_id"]
-    total = (1 + 18) * 12
+    total = (1 + 18) * 30
     killed = tmp_path / "killed.duckdb"
     shutil.copy(base, killed)
     rng = random.Random(3)
     partial = []
-    for _ in range(4):
+    delay = 0.8
+    for _ in range(14):   # kill later and later until kills have landed mid-sweep twice
         proc = subprocess.Popen([*MBT, *args, "--db", str(killed)], cwd=ROOT, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(rng.uniform(1.5, 4.0))
+        time.sleep(delay + rng.uniform(0.0, 0.2))
+        delay += 0.25
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
         con = duckdb.connect(str(killed), read_only=True)
@@ -139,6 +141,8 @@ seed = 4
                                           "'sweep_jobs'").fetchone()[0] else 0)
         finally:
             con.close()
+        if sum(0 < n < total for n in partial) >= 2 or partial[-1] == total:
+            break
     assert any(0 < n < total for n in partial), partial       # at least one kill landed mid-sweep
     done = subprocess.run([*MBT, *args, "--db", str(killed), "--json"], cwd=ROOT, capture_output=True, text=True,
                           check=False)
