@@ -372,19 +372,7 @@ def read_document(path: str | Path) -> dict[str, Any]:
 
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a TOML run configuration file."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a UTF-8 text file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    data = read_document(path)
     try:
         return parse_config(data, str(path))
     except ConfigError as exc:

@@ -231,14 +231,7 @@ class Store:
             self.con.execute(
                 f"INSERT INTO runs ({', '.join(ident(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})",
                 [run[c] for c in cols])
-            for table, frame in tables.items():
-                if len(frame) == 0:
-                    continue
-                self.con.register("_rows", frame)
-                columns = frame.column_names if hasattr(frame, "column_names") else frame.columns
-                names = ", ".join(ident(c) for c in columns)
-                self.con.execute(f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM _rows")
-                self.con.unregister("_rows")
+            self._insert_tables(tables)
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
