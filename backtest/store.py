@@ -302,6 +302,28 @@ class Store:
             self.con.execute(f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM _rows")
             self.con.unregister("_rows")
 
+    RESULT_TABLES = ("runs", "run_metrics", "liquidations", "timeseries", "sweep_points")
+
+    def run_table(self, table: str, run_id: str):
+        """One result table's rows of ``run_id`` as an Arrow table (``mbt export``)."""
+        if table not in self.RESULT_TABLES:
+            raise ValueError(table)
+        order = {"runs": "run_id", "run_metrics": "rule, scenario, metric", "liquidations": "rule, scenario, call",
+                 "timeseries": "rule, scenario, ts", "sweep_points": "rule, key"}[table]
+        return self.con.sql(f"SELECT * FROM {ident(table)} WHERE run_id = $run_id ORDER BY {order}",
+                            params={"run_id": run_id}).to_arrow_table()
+
+    def resolve_run(self, run_id: str) -> str:
+        """``run_id``, or the newest run for ``latest``; one-line error for an unknown id."""
+        if run_id == "latest":
+            rows = self.con.execute("SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 1").fetchall()
+            if not rows:
+                raise MbtError(f"{self.path}: no runs stored (mbt run or mbt demo first)")
+            return rows[0][0]
+        if not self.rows("export_run", run_id=run_id):
+            raise MbtError(f"run {run_id!r}: not in {self.path} (mbt runs lists the stored runs)")
+        return run_id
+
     def rows(self, name: str, **params: Any) -> list[tuple]:
         """All rows of ``sql/<name>.sql`` (one query) with named parameters."""
         return self.query(name, **params).fetchall()
