@@ -44,5 +44,17 @@ def demo_cmd(as_json: bool, db: str | None, keep: str | None) -> None:
                 err(f"demo data loaded into {path} ({time.perf_counter() - t0:.1f} s); replaying…")
             output = run(store, cfg)
     print_run(output, as_json, path, time.perf_counter() - t0)
+    report = _write_report(path, output.run_id)
+    err(f"report: {report} (mbt report --format md --out DIR for a forum post)")
     if keep and not as_json:
         click.echo(f"demo inputs written to {keep}/ (re-run with: mbt run {keep}/demo.toml --db {path})")
+
+
+def _write_report(db_path: str, run_id: str) -> Path:
+    """The demo run's HTML report, in ``mbt-report/`` beside the database."""
+    from ..outputs.report import build_report, write_report
+    from ..store import Store
+
+    with Store(db_path, read_only=True) as store:
+        rep = build_report(store, run_id)
+    return write_report(rep, Path(db_path).resolve().parent / "mbt-report", "html")
