@@ -55,6 +55,7 @@ class RuleOutcome:
     result: ReplayResult
     metrics: dict
     scenario: str = HISTORICAL
+    last_prices: np.ndarray | None = None  # (K,) valuation prices of the last step (account_states)
 
 
 def _ts(us: int) -> str:
@@ -263,7 +264,7 @@ def execute(cfg: RunConfig, inputs: RunInputs, *, engine: str = "fast", executor
         c = job.compiled
         m = compute_metrics(res, c.book, job.prices, c.params, baseline_bp.get(job.scenario), c.owner)
         baseline_bp.setdefault(job.scenario, float(m["borrowing_power_usd"]))
-        outcomes.append(RuleOutcome(job.rule, c, res, m, job.scenario))
+        outcomes.append(RuleOutcome(job.rule, c, res, m, job.scenario, job.prices[-1]))
     return outcomes
 
 

@@ -225,7 +225,7 @@ class Store:
         run_id = run["run_id"]
         self.con.execute("BEGIN TRANSACTION")
         try:
-            for table in ("runs", "run_metrics", "liquidations", "timeseries"):
+            for table in ("runs", "run_metrics", "liquidations", "timeseries", "account_states"):
                 self.con.execute(f"DELETE FROM {ident(table)} WHERE run_id = ?", [run_id])
             cols = list(run)
             self.con.execute(
@@ -245,7 +245,8 @@ class Store:
         self.con.execute("BEGIN TRANSACTION")
         try:
             if restart:
-                for table in ("runs", "run_metrics", "liquidations", "timeseries", "sweep_points", "sweep_jobs"):
+                for table in ("runs", "run_metrics", "liquidations", "timeseries", "account_states", "sweep_points",
+                              "sweep_jobs"):
                     self.con.execute(f"DELETE FROM {ident(table)} WHERE run_id = ?", [run_id])
             cols = list(run)
             self.con.execute(f"INSERT OR REPLACE INTO runs ({', '.join(ident(c) for c in cols)}) "
@@ -302,14 +303,15 @@ class Store:
             self.con.execute(f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM _rows")
             self.con.unregister("_rows")
 
-    RESULT_TABLES = ("runs", "run_metrics", "liquidations", "timeseries", "sweep_points")
+    RESULT_TABLES = ("runs", "run_metrics", "liquidations", "timeseries", "account_states", "sweep_points")
 
     def run_table(self, table: str, run_id: str):
         """One result table's rows of ``run_id`` as an Arrow table (``mbt export``)."""
         if table not in self.RESULT_TABLES:
             raise ValueError(table)
         order = {"runs": "run_id", "run_metrics": "rule, scenario, metric", "liquidations": "rule, scenario, call",
-                 "timeseries": "rule, scenario, ts", "sweep_points": "rule, key"}[table]
+                 "timeseries": "rule, scenario, ts", "account_states": "rule, scenario, account",
+                 "sweep_points": "rule, key"}[table]
         return self.con.sql(f"SELECT * FROM {ident(table)} WHERE run_id = $run_id ORDER BY {order}",
                             params={"run_id": run_id}).to_arrow_table()
 

@@ -135,7 +135,8 @@ def run_sweep(store, doc: Mapping[str, Any], grid: Mapping[str, list[float]], ba
         base_bp = None if job.rule.name == base_rule else baseline[job.scenario]
         m = compute_metrics(res, c.book, job.prices, c.params, base_bp, c.owner)
         tables = result_tables(run_id, inputs.assets, inputs.accounts, inputs.grid_us,
-                               [RuleOutcome(job.rule, c, res, m, job.scenario)], account_names=names)
+                               [RuleOutcome(job.rule, c, res, m, job.scenario)], account_names=names,
+                               with_accounts=False)
         pending.append((job.rule.name, job.scenario, tables))
 
     def flush() -> None:

@@ -116,3 +116,12 @@ FROM lt
 JOIN px ON px.run_id = lt.run_id AND px.asset = lt.asset
 JOIN positions pos ON pos.asset = lt.asset
 GROUP BY ALL;
+
+-- account_health: each account's health factor at the start (the snapshot, account_health_start) and at the end
+-- of the replay (account_states, historical-or-any scenario), per run and rule set.
+CREATE OR REPLACE VIEW account_health AS
+SELECT coalesce(s.run_id, e.run_id) AS run_id, coalesce(s.rule, e.rule) AS rule, e.scenario,
+       coalesce(s.account, e.account) AS account, s.health_factor AS hf_start, e.health_factor AS hf_end,
+       s.debt_usd AS debt_start_usd, e.debt_usd AS debt_end_usd, e.unrealised_bad_debt_usd, e.written_off
+FROM account_health_start s
+FULL OUTER JOIN account_states e ON e.run_id = s.run_id AND e.rule = s.rule AND e.account = s.account;

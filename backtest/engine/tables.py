@@ -266,6 +266,13 @@ def borrowing_power(params, collateral: np.ndarray, debt: np.ndarray, first_pric
     return float(np.sum(value * ltv))
 
 
+def last_thresholds(params, debt: np.ndarray, n_steps: int) -> np.ndarray:
+    """(A, K) liquidation thresholds that apply to each account at the last step (its parameter row)."""
+    lt3 = params.tables()[1]
+    u_last = int(params.updates(n_steps)[-1])
+    return lt3[u_last][parameter_rows(params, debt)]
+
+
 def collateral_mask(params, debt: np.ndarray, n_steps: int) -> np.ndarray:
     """(A, K) bool: assets that back debt (LT > 0) for each account at the last step."""
     lt3 = params.tables()[1]

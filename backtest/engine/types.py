@@ -145,6 +145,11 @@ class Params:
 
         return collateral_mask(self, debt, n_steps)
 
+    def last_thresholds(self, debt: np.ndarray, n_steps: int) -> np.ndarray:
+        from .tables import last_thresholds
+
+        return last_thresholds(self, debt, n_steps)
+
     def fees(self, n_assets: int) -> np.ndarray:
         if self.protocol_fee is None:
             return np.zeros(n_assets)

@@ -154,23 +154,24 @@ def _timeseries_charts(ts_rows: list[tuple], rules: list[str], scenario: str) ->
     return out
 
 
-def _hf_chart(hf_rows: list[tuple], rules: list[str]) -> Chart | None:
-    if not hf_rows:
+def _hf_chart(hf_rows: list[tuple], end_rows: list[tuple], rules: list[str], scenario: str) -> Chart | None:
+    if not hf_rows and not end_rows:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
     bins = np.linspace(0.5, 3.0, 51)
-    for rule in rules[:MAX_RULE_COLUMNS]:
-        hf = np.array([r[4] for r in hf_rows if r[0] == rule and r[4] is not None], dtype=float)
-        if len(hf):
-            ax.hist(np.clip(hf, 0.5, 3.0), bins=bins, histtype="step", label=rule, linewidth=1.2)
-    ax.axvline(1.0, color="black", linewidth=0.8, linestyle="--")
-    ax.set_title("Health factor of indebted accounts at the start (snapshot, each rule set's thresholds)")
-    ax.set_xlabel("health factor (clipped to 0.5–3)")
-    ax.set_ylabel("accounts")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    return Chart("health_factors", "Health factors at the start", _png(fig))
+    for ax, rows, when in ((axes[0], hf_rows, "at the start (snapshot)"), (axes[1], end_rows, f"at the end ({scenario})")):
+        for rule in rules[:MAX_RULE_COLUMNS]:
+            hf = np.array([r[4] for r in rows if r[0] == rule and r[4] is not None], dtype=float)
+            if len(hf):
+                ax.hist(np.clip(hf, 0.5, 3.0), bins=bins, histtype="step", label=rule, linewidth=1.2)
+        ax.axvline(1.0, color="black", linewidth=0.8, linestyle="--")
+        ax.set_title(f"Health factor of indebted accounts {when}", fontsize=9)
+        ax.set_xlabel("health factor (clipped to 0.5–3)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accounts")
+    axes[0].legend(fontsize=7, ncol=2)
+    return Chart("health_factors", "Health factors at the start and the end", _png(fig))
 
 
 def _at_risk_chart(metrics: dict, hf_rows: list[tuple], rules: list[str]) -> tuple[Chart | None, str]:
@@ -317,7 +318,8 @@ def build_report(store, run_id: str, *, top: int = 10) -> Report:
     ts_rows = store.rows("report_timeseries", run_id=run_id, scenario=main)
     rep.charts += _timeseries_charts(ts_rows, rules, main)
     hf_rows = store.rows("report_hf_start", run_id=run_id)
-    hf = _hf_chart(hf_rows, rules)
+    end_rows = store.rows("report_hf_end", run_id=run_id, scenario=main) if store.table_exists("account_states") else []
+    hf = _hf_chart(hf_rows, end_rows, rules, main)
     if hf:
         rep.charts.append(hf)
     risk, note = _at_risk_chart(metrics, hf_rows, rules)
@@ -341,9 +343,17 @@ def build_report(store, run_id: str, *, top: int = 10) -> Report:
     # most affected accounts
     acc = store.rows("report_top_accounts", run_id=run_id, scenario=main, n=top)
     arows = [(a, r, _fmt(c), _fmt(d), _fmt(p)) for a, r, c, d, p in acc]
-    rep.sections.append(("Most affected accounts", [
+    affected: list[Any] = [
         f"The {top} accounts that paid the most liquidation penalty on `{main}`, with every rule set that "
-        f"liquidated them.", ("table", ["account", "rule set", "calls", "debt repaid USD", "penalty USD"], arows)]))
+        f"liquidated them.", ("table", ["account", "rule set", "calls", "debt repaid USD", "penalty USD"], arows)]
+    if store.table_exists("account_states"):
+        bad = store.rows("report_top_bad_debt", run_id=run_id, scenario=main, n=top)
+        if bad:
+            affected += [f"The {top} accounts left with the most bad debt at the end of `{main}` (written off first, "
+                         f"then by unrealised bad debt), under every rule set that leaves them owing.",
+                         ("table", ["account", "rule set", "debt USD", "unrealised bad debt USD", "written off"],
+                          [(a, r, _fmt(d), _fmt(u), _fmt(bool(w))) for a, r, d, u, w in bad])]
+    rep.sections.append(("Most affected accounts", affected))
 
     # methodology
     market = config["rules"][0].get("market", {})

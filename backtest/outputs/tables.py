@@ -61,16 +61,62 @@ def names_array(values) -> pa.Array:
     return _strings(values)
 
 
+def account_states(run_id: str, o, names: pa.Array, n_accounts: int) -> pa.Table | None:
+    """``account_states`` rows of one outcome: run accounts that owe at the end or were written off."""
+    last = getattr(o, "last_prices", None)
+    if last is None:
+        return None
+    r = o.result
+    coll = np.asarray(r.final_collateral, dtype=np.float64)
+    debt = np.asarray(r.final_debt, dtype=np.float64)
+    T = len(r.collateral_usd)
+    with np.errstate(all="ignore"):
+        lt = o.compiled.params.last_thresholds(debt, T)
+        value = coll * last
+        owed = debt @ last
+        maint = np.sum(value * lt, axis=1)
+        backed = np.sum(value * (lt > 0), axis=1)
+        total = value.sum(axis=1)
+        bad = np.maximum(owed - backed, 0.0)   # per engine account (an isolated position), as the metric sums it
+    written = np.asarray(r.written_off, dtype=bool)
+    owner = o.compiled.owner
+    if owner is not None:  # isolated positions → run accounts
+        agg = {}
+        for name, v in (("total", total), ("owed", owed), ("maint", maint), ("bad", bad)):
+            out = np.zeros(n_accounts)
+            np.add.at(out, owner, v)
+            agg[name] = out
+        w = np.zeros(n_accounts, dtype=bool)
+        np.logical_or.at(w, owner, written)
+        total, owed, maint, bad, written = agg["total"], agg["owed"], agg["maint"], agg["bad"], w
+    keep = np.flatnonzero((owed > 0) | written)
+    n = len(keep)
+    with np.errstate(all="ignore"):
+        hf = np.where(owed[keep] > 0, maint[keep] / owed[keep], np.nan)
+    return pa.table({
+        "run_id": _same(run_id, n), "rule": _same(o.rule.name, n), "scenario": _same(o.scenario, n),
+        "account": _coded(keep, names),
+        "collateral_usd": _floats(total[keep]), "debt_usd": _floats(owed[keep]), "maintenance_usd": _floats(maint[keep]),
+        "health_factor": _floats(hf), "unrealised_bad_debt_usd": _floats(bad[keep]),
+        "written_off": pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(np.packbits(written[keep],
+                                                                                          bitorder="little"))]),
+    })
+
+
 def result_tables(run_id: str, assets: list[str], accounts: np.ndarray, grid_us: np.ndarray,
-                  outcomes: list, across: list | None = None, account_names: pa.Array | None = None
-                  ) -> dict[str, pa.Table]:
+                  outcomes: list, across: list | None = None, account_names: pa.Array | None = None,
+                  with_accounts: bool = True) -> dict[str, pa.Table]:
     """The rows of ``run_metrics``, ``liquidations`` and ``timeseries`` (DESIGN §5b) for one run's outcomes
     (``account_names``: :func:`names_array` of ``accounts``, when the caller builds many tables of one run)."""
     asset_names = _strings(assets)
     account_names = _strings(accounts) if account_names is None else account_names
     grid_us = np.asarray(grid_us, dtype=np.int64)
-    metrics, liqs, series = [], [], []
+    metrics, liqs, series, states = [], [], [], []
     for o in outcomes:
+        if with_accounts:
+            st = account_states(run_id, o, account_names, len(accounts))
+            if st is not None:
+                states.append(st)
         name = o.rule.name
         m = len(METRICS)
         metrics.append(pa.table({
@@ -102,9 +148,12 @@ def result_tables(run_id: str, assets: list[str], accounts: np.ndarray, grid_us:
         }))
     if across:
         metrics.append(across_metrics_table(run_id, across))
-    return {"run_metrics": pa.concat_tables(metrics),
-            "liquidations": pa.concat_tables(liqs),
-            "timeseries": pa.concat_tables(series)}
+    out = {"run_metrics": pa.concat_tables(metrics),
+           "liquidations": pa.concat_tables(liqs),
+           "timeseries": pa.concat_tables(series)}
+    if states:
+        out["account_states"] = pa.concat_tables(states)
+    return out
 
 
 def across_metrics_table(run_id: str, across: list) -> pa.Table:

@@ -41,3 +41,20 @@ def test_a_cookbook_query_through_mbt_sql(demo_db: Path, tmp_path: Path) -> None
     r = CliRunner().invoke(cli, ["sql", "-f", str(f), "--db", str(demo_db)])
     assert r.exit_code == 0, r.output
     assert "current" in r.stdout and "tighter" in r.stdout
+
+
+def test_account_states_add_up_to_the_run_metrics(demo_db: Path) -> None:
+    # every rule kind of the demo: per-account unrealised bad debt sums to the metric; the accounts left owing
+    # or written off are a superset of the insolvent ones
+    with Store(str(demo_db), read_only=True) as store:
+        rows = store.con.execute(
+            "SELECT a.rule, sum(a.unrealised_bad_debt_usd), max(m.value), "
+            "count(*) FILTER (WHERE a.written_off OR a.unrealised_bad_debt_usd > 0), max(i.value) "
+            "FROM account_states a JOIN run_metrics m ON m.run_id = a.run_id AND m.rule = a.rule "
+            "AND m.scenario = a.scenario AND m.metric = 'unrealised_bad_debt_usd' "
+            "JOIN run_metrics i ON i.run_id = a.run_id AND i.rule = a.rule AND i.scenario = a.scenario "
+            "AND i.metric = 'insolvent_accounts' WHERE a.run_id = (SELECT latest_run()) GROUP BY a.rule").fetchall()
+    assert len(rows) == 8
+    for rule, per_account, metric, under_water, insolvent in rows:
+        assert per_account == pytest.approx(metric, rel=1e-9, abs=1e-6), rule
+        assert under_water == insolvent, rule

@@ -24,11 +24,11 @@ def test_export_writes_every_table_of_the_run(tmp_path: Path) -> None:
     assert other.run_id != out.run_id
     con = duckdb.connect(str(db), read_only=True)
     want = {t: con.execute(f"SELECT count(*) FROM {t} WHERE run_id = ?", [out.run_id]).fetchone()[0]
-            for t in ("runs", "run_metrics", "liquidations", "timeseries")}
+            for t in ("runs", "run_metrics", "liquidations", "timeseries", "account_states")}
     metrics = con.execute("SELECT rule, scenario, metric, value FROM run_metrics WHERE run_id = ? "
                           "ORDER BY rule, scenario, metric", [out.run_id]).fetchall()
     con.close()
-    assert want["liquidations"] > 0 and want["run_metrics"] == 3 * 12 + 8
+    assert want["liquidations"] > 0 and want["run_metrics"] == 3 * 12 + 8 and want["account_states"] > 0
     res = CliRunner().invoke(cli, ["export", out.run_id, "--out", str(tmp_path / "pq"), "--db", str(db)])
     assert res.exit_code == 0, res.output
     for table, n in want.items():
