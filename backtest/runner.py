@@ -304,7 +304,7 @@ class RunOutput:
 
 
 def run(store: Store, cfg: RunConfig, *, engine: str = "fast", executor: str = "local",
-        scheduler: str | None = None) -> RunOutput:
+        scheduler: str | None = None, command: str | None = None) -> RunOutput:
     """Load, replay, measure and store one run; returns what the CLI prints."""
     if engine not in ENGINES:
         raise MbtError(f"--engine: unknown engine {engine!r} (fast, reference)")
@@ -327,5 +327,6 @@ def run(store: Store, cfg: RunConfig, *, engine: str = "fast", executor: str = "
         "config_json": config_json, "config_hash": config_hash, "data_fingerprint": inputs.fingerprint,
         "mbt_version": __version__, "engine": engine, "grid_steps": int(len(inputs.grid_us)),
         "accounts": int(len(inputs.accounts)), "assets": inputs.assets,
+        **({"command": command} if command else {}),
     }, tables)
     return RunOutput(run_id, cfg.name, outcomes, inputs, over)

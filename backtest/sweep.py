@@ -97,7 +97,7 @@ def run_sweep(store, doc: Mapping[str, Any], grid: Mapping[str, list[float]], ba
               path: str = "<config>", engine: str = "fast", executor: str = "local", scheduler: str | None = None,
               restart: bool = False, progress: Callable[[int, int], None] | None = None,
               notice: Callable[[str], None] | None = None, batch: int | None = None,
-              workers: int | None = None) -> SweepOutput:
+              workers: int | None = None, command: str | None = None) -> SweepOutput:
     """Build, replay and store a sweep job by job (resumable); returns what the CLI prints."""
     from .engine import kernels
     from .executors import WithResult, get_executor
@@ -115,7 +115,8 @@ def run_sweep(store, doc: Mapping[str, Any], grid: Mapping[str, list[float]], ba
     run_row = {"run_id": run_id, "name": cfg.name, "created_at": datetime.now(timezone.utc),
                "config_json": config_json, "config_hash": hashlib.sha256(config_json.encode()).hexdigest(),
                "data_fingerprint": inputs.fingerprint, "mbt_version": __version__, "engine": engine,
-               "grid_steps": int(len(inputs.grid_us)), "accounts": int(len(inputs.accounts)), "assets": inputs.assets}
+               "grid_steps": int(len(inputs.grid_us)), "accounts": int(len(inputs.accounts)), "assets": inputs.assets,
+               **({"command": command} if command else {})}
     done = store.begin_sweep(run_row, [(p.rule, k, v) for p in points for k, v in p.values.items()], restart)
     jobs = expand(cfg, inputs.data, engine=engine)
     base_rule = cfg.rules[0].name

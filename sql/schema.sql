@@ -108,3 +108,6 @@ CREATE TABLE IF NOT EXISTS timeseries (
 
 -- Added with the Aave liquidation models: collateral units of each call that went to the protocol.
 ALTER TABLE liquidations ADD COLUMN IF NOT EXISTS protocol_fee DOUBLE;
+
+-- The command that made a run (mbt report's reproducibility footer; paths as given, no secrets).
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS command VARCHAR;

@@ -125,3 +125,14 @@ SELECT coalesce(s.run_id, e.run_id) AS run_id, coalesce(s.rule, e.rule) AS rule,
        s.debt_usd AS debt_start_usd, e.debt_usd AS debt_end_usd, e.unrealised_bad_debt_usd, e.written_off
 FROM account_health_start s
 FULL OUTER JOIN account_states e ON e.run_id = s.run_id AND e.rule = s.rule AND e.account = s.account;
+
+-- run_comparison: run_results (wide: a column per metric) with each rule set's change against the baseline.
+CREATE OR REPLACE VIEW run_comparison AS
+SELECT r.*, r.bad_debt_usd - b.bad_debt_usd AS bad_debt_change_usd,
+       r.liquidations - b.liquidations AS liquidations_change,
+       r.liquidation_penalty_usd - b.liquidation_penalty_usd AS penalty_change_usd,
+       CASE WHEN b.borrowing_power_usd > 0 THEN r.borrowing_power_usd / b.borrowing_power_usd - 1 END
+           AS borrowing_power_change
+FROM run_results r
+JOIN run_baseline rb ON rb.run_id = r.run_id
+LEFT JOIN run_results b ON b.run_id = r.run_id AND b.scenario = r.scenario AND b.rule = rb.baseline;

@@ -42,7 +42,7 @@ def demo_cmd(as_json: bool, db: str | None, keep: str | None) -> None:
             store.ingest(frames, before=list(Store.DEMO_CLEANUP))
             if not as_json:
                 err(f"demo data loaded into {path} ({time.perf_counter() - t0:.1f} s); replaying…")
-            output = run(store, cfg)
+            output = run(store, cfg, command=f"mbt demo --db {path}")
     print_run(output, as_json, path, time.perf_counter() - t0)
     report = _write_report(path, output.run_id)
     err(f"report: {report} (mbt report --format md --out DIR for a forum post)")

@@ -68,6 +68,10 @@ def run_cmd(config: str, db: str | None, as_json: bool, executor: str, scheduler
     cfg = load_config(config)
     path = resolve_db_path(db)
     t0 = time.perf_counter()
+    import shlex
+
+    words = ["mbt", "run", config, "--db", path] + (["--engine", engine] if engine != "fast" else []) + \
+        (["--executor", executor] if executor != "local" else []) + (["--scheduler", scheduler] if scheduler else [])
     with Store(path) as store:
-        output = run(store, cfg, engine=engine, **options)
+        output = run(store, cfg, engine=engine, command=shlex.join(words), **options)
     print_run(output, as_json, path, time.perf_counter() - t0)

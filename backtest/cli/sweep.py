@@ -80,10 +80,14 @@ def sweep_cmd(config: str, grid: tuple[str, ...], base: str | None, db: str | No
     full = {**table_grid, **cli_grid}
     path = resolve_db_path(db)
     t0 = time.perf_counter()
+    import shlex
+
+    words = ["mbt", "sweep", config, "--db", path] + [w for g in grid for w in ("--grid", g)] + \
+        (["--base", base] if base else []) + (["--executor", executor] if executor != "local" else [])
     with Store(path) as store, _bar("sweep") as update:
         out = run_sweep(store, doc, full, base or table_base, path=config, executor=executor, scheduler=scheduler,
                         restart=restart, progress=update, notice=lambda text: err(f"mbt: {text}"),
-                        workers=workers)
+                        workers=workers, command=shlex.join(words))
     seconds = time.perf_counter() - t0
     for values, why in out.invalid:
         err("skipped " + ", ".join(f"{k}={v:g}" for k, v in values.items()) + f": {why}")

@@ -262,7 +262,7 @@ def _frontier_chart(metrics: dict, rules: list[str], points: dict) -> Chart | No
 # -- building ----------------------------------------------------------------------------------------------
 def build_report(store, run_id: str, *, top: int = 10) -> Report:
     (row,) = store.rows("report_run", run_id=run_id)
-    rid, name, created, config_json, config_hash, fingerprint, version, engine, steps, accounts, assets = row
+    rid, name, created, config_json, config_hash, fingerprint, version, engine, steps, accounts, assets, command = row
     config = json.loads(config_json)
     rules = [r["name"] for r in config["rules"]]
     kinds = {r["name"]: r.get("kind", "asset") for r in config["rules"]}
@@ -385,8 +385,9 @@ def build_report(store, run_id: str, *, top: int = 10) -> Report:
     # reproducibility
     rep.sections.append(("Reproducibility", [
         f"mbt {version}, engine `{engine}`, run_id `{rid}`, config hash `{config_hash}`, created {created}.",
-        "Re-run it on the same data (the run_id is a hash of the config and the data fingerprint):",
-        ("code", "sh", f"mbt run CONFIG.toml    # the config below, saved as CONFIG.toml (canonical form)"),
+        "The command that made it, and its config (canonical form); on the same data a re-run gives the same "
+        "run_id (a hash of the config and the data fingerprint):",
+        ("code", "sh", command or "mbt run CONFIG.toml    # the config below, saved as CONFIG.toml"),
         ("code", "json", json.dumps(config, indent=1, sort_keys=True))]))
     return rep
 
