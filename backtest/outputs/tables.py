@@ -70,8 +70,12 @@ def account_states(run_id: str, o, names: pa.Array, n_accounts: int) -> pa.Table
     coll = np.asarray(r.final_collateral, dtype=np.float64)
     debt = np.asarray(r.final_debt, dtype=np.float64)
     T = len(r.collateral_usd)
+    params = o.compiled.params
     with np.errstate(all="ignore"):
-        lt = o.compiled.params.last_thresholds(debt, T)
+        if hasattr(params, "last_thresholds"):
+            lt = params.last_thresholds(debt, T)
+        else:  # a plug-in kind without thresholds: what backs debt counts whole
+            lt = params.collateral_mask(debt, T).astype(np.float64)
         value = coll * last
         owed = debt @ last
         maint = np.sum(value * lt, axis=1)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from backtest.outputs.metrics import METRICS
+
 from backtest import kinds, models
 from backtest.config import parse_config
 from backtest.engine.fast import replay_fast
@@ -136,6 +138,17 @@ def test_a_kind_from_the_test_folder_with_its_own_requirement_and_no_bound(toys)
     assert liq.collateral_seized.tolist() == pytest.approx([4.4, 2.2], rel=1e-12)
     # account 1 (5,000 USDC against 1 WETH) stays healthy: 3,500 ≥ 2,000 at the top
     assert fast.final_debt[1].tolist() == [0.0, 1.0]
+    # the result tables of a plug-in kind without per-asset thresholds: what backs debt counts whole
+    from backtest.outputs.tables import result_tables
+    from backtest.runner import RuleOutcome
+
+    data = _data([[0.0, 10.0], [5000.0, 0.0]], [[8000.0, 0.0], [0.0, 1.0]])
+    tables = result_tables("r", ASSETS, np.array(["a0", "a1"], dtype=object), GRID,
+                           [RuleOutcome(rule, compiled, fast, {m: 0.0 for m in METRICS}, "historical", PRICES[-1])])
+    states = tables["account_states"].to_pylist()
+    assert [r["account"] for r in states] == ["a0", "a1"]
+    for r in states:
+        assert r["maintenance_usd"] == pytest.approx(r["collateral_usd"]) and not r["written_off"]
 
 
 def test_toy_kind_and_toy_model_together(toys):
