@@ -9,6 +9,7 @@ database exactly as it was.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -101,6 +102,17 @@ class Store:
     def close(self) -> None:
         self.con.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One transaction: committed when the block ends, rolled back (and the error re-raised) otherwise."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
     # -- schema -------------------------------------------------------------------------------
     def _ensure_schema(self) -> None:
         for name in schema_files():
@@ -132,16 +144,11 @@ class Store:
         ``InputError`` naming the file and line of the first conflict; nothing is stored then.
         """
         counts: dict[str, int] = {}
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction():
             for statement, params in before or []:
                 self.con.execute(statement, params)
             for kind, (frame, display) in frames.items():
                 counts[kind] = getattr(self, f"_load_{kind}")(frame, display, overwrite)
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
         return counts
 
     def _stage(self, frame: pd.DataFrame, kind: str) -> str:
@@ -223,8 +230,7 @@ class Store:
     def write_run(self, run: dict[str, Any], tables: dict[str, pa.Table | pd.DataFrame]) -> None:
         """Store one run's rows, replacing any earlier rows of the same ``run_id``, in one transaction."""
         run_id = run["run_id"]
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction():
             for table in ("runs", "run_metrics", "liquidations", "timeseries", "account_states"):
                 self.con.execute(f"DELETE FROM {ident(table)} WHERE run_id = ?", [run_id])
             cols = list(run)
@@ -232,18 +238,13 @@ class Store:
                 f"INSERT INTO runs ({', '.join(ident(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})",
                 [run[c] for c in cols])
             self._insert_tables(tables)
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
 
     # -- sweeps (committed job by job) ------------------------------------------------------------
     def begin_sweep(self, run: dict[str, Any], points: list[tuple[str, str, float]], restart: bool) -> set[tuple[str, str]]:
         """Store a sweep's ``runs`` row and ``sweep_points`` (one transaction); returns the jobs already
         committed by an earlier start of the same sweep (none with ``restart``, which drops its rows first)."""
         run_id = run["run_id"]
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction():
             if restart:
                 for table in ("runs", "run_metrics", "liquidations", "timeseries", "account_states", "sweep_points",
                               "sweep_jobs"):
@@ -254,10 +255,6 @@ class Store:
             if points:
                 self.con.executemany("INSERT OR REPLACE INTO sweep_points (run_id, rule, key, value) VALUES (?, ?, ?, ?)",
                                      [(run_id, *p) for p in points])
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
         return {(r, s) for r, s in self.rows("sweep_done", run_id=run_id)}
 
     def commit_sweep_jobs(self, run_id: str, done: list[tuple[str, str, dict[str, Any]]]) -> None:
@@ -272,26 +269,16 @@ class Store:
         for _, _, tables in done:
             for name, table in tables.items():
                 merged.setdefault(name, []).append(table)
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction():
             self._insert_tables({name: pa.concat_tables(parts) for name, parts in merged.items()})
             self.con.executemany("INSERT INTO sweep_jobs (run_id, rule, scenario) VALUES (?, ?, ?)",
                                  [(run_id, rule, scenario) for rule, scenario, _ in done])
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
 
     def finish_sweep(self, run_id: str, tables: dict[str, Any]) -> None:
         """Replace a sweep's ``scenario = '*'`` rows (one transaction)."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction():
             self.con.execute("DELETE FROM run_metrics WHERE run_id = ? AND scenario = '*'", [run_id])
             self._insert_tables(tables)
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
 
     def _insert_tables(self, tables: dict[str, Any]) -> None:
         for table, frame in tables.items():
@@ -335,8 +322,7 @@ class Store:
         """``mbt positions --save``, in one transaction: ``positions`` (account, asset, market, emode, collateral,
         debt) replace the snapshot, ``events`` (unix ts, account, asset, action, amount, block, log_index,
         tx_hash) replace the events of ``market``, ``indices`` (asset, unix ts, liquidity, variable) are upserted."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction():
             self.con.execute("DELETE FROM positions")
             if positions:
                 self.con.executemany("INSERT INTO positions (account, asset, market, emode, collateral, debt) "
@@ -351,10 +337,6 @@ class Store:
             if indices:
                 self.con.executemany("INSERT OR REPLACE INTO indices (asset, timestamp, liquidity_index, "
                                      "variable_borrow_index) VALUES (?, to_timestamp(?), ?, ?)", indices)
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
 
     def iter_rows(self, sql: str, params: list[Any] | None = None) -> Iterator[tuple]:
         cur = self.con.execute(sql, params or [])

@@ -10,18 +10,6 @@ from .aave import Market
 from .service import Where
 
 
-def _balance_call(token: str, account: str, block: int):
-    return "eth_call", [{"to": token, "data": "0x70a08231" + account[2:].rjust(64, "0")}, hex(block)]
-
-
-def _emode_call(pool: str, account: str, block: int):
-    return "eth_call", [{"to": pool, "data": "0xeddf1b79" + account[2:].rjust(64, "0")}, hex(block)]
-
-
-def _call(to: str, selector: str, arg: str, block: int):
-    return "eth_call", [{"to": to, "data": "0x" + selector + arg[2:].rjust(64, "0")}, hex(block)]
-
-
 def check_positions(market: Market, where: Where, rpc_urls: tuple[str, ...], batch: int = 200,
                     store=None) -> tuple[str, bool]:
     """(report text, whether any raw balance, e-mode or health factor differs).
@@ -29,6 +17,7 @@ def check_positions(market: Market, where: Where, rpc_urls: tuple[str, ...], bat
     With ``store`` (the database) and an oracle, health factors are checked too: ``getUserAccountData`` against
     the integer layer on the rebuilt balances, the live parameters and ``getAssetPrice`` at N.
     """
+    from adapters.rpc.sources.aave import call
     from adapters.rpc.transport import RpcError, Transport
 
     from ..errors import MbtError
@@ -41,8 +30,8 @@ def check_positions(market: Market, where: Where, rpc_urls: tuple[str, ...], bat
             wanted.append(("debt", r, account, r.debt_token))
     transport = Transport(list(rpc_urls))
     answers = []
-    calls = [_balance_call(tok, acct, where.block) for _, _, acct, tok in wanted]
-    calls += [_emode_call(market.pool, acct, where.block) for acct in accounts]
+    calls = [call(tok, "balanceOf(address)", (acct,), where.block) for _, _, acct, tok in wanted]
+    calls += [call(market.pool, "getUserEMode(address)", (acct,), where.block) for acct in accounts]
     for i in range(0, len(calls), batch):
         answers += transport.batch(calls[i:i + batch])
     diffs = []
@@ -81,6 +70,7 @@ def check_positions(market: Market, where: Where, rpc_urls: tuple[str, ...], bat
 
 
 def _health(market, where, transport, store, accounts, batch):
+    from adapters.rpc.sources.aave import call
     from adapters.rpc.transport import RpcError
 
     from .health import account_at, integer_market
@@ -91,12 +81,12 @@ def _health(market, where, transport, store, accounts, batch):
         return [], 0, 0
     oracle = row[0][2]
     reserves = list(market.reserves)
-    answers = transport.batch([_call(oracle, "b3596f07", r, where.block) for r in reserves])
+    answers = transport.batch([call(oracle, "getAssetPrice(address)", (r,), where.block) for r in reserves])
     if any(isinstance(a, RpcError) for a in answers):
         return ["  (no oracle prices at that block: health factors not checked)"], 0, 0
     prices = {r: int(a, 16) for r, a in zip(reserves, answers)}
     imarket = integer_market(market, live_params(store, market, where.block), prices, where.block, where.ts)
-    calls = [_call(market.pool, "bf92857c", acct, where.block) for acct in accounts]
+    calls = [call(market.pool, "getUserAccountData(address)", (acct,), where.block) for acct in accounts]
     data = []
     for i in range(0, len(calls), batch):
         data += transport.batch(calls[i:i + batch])

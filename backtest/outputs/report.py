@@ -402,10 +402,6 @@ img{max-width:100%;display:block;margin:.8em 0}pre{background:#f6f8fa;padding:.8
 @media print{body{max-width:none}h2{page-break-after:avoid}img{page-break-inside:avoid}}"""
 
 
-def _md_inline(text: str) -> str:
-    return text
-
-
 def to_markdown(rep: Report, image_dir: str = ".") -> str:
     out = [f"# {rep.title}", ""]
     for heading, blocks in rep.sections:

@@ -11,20 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from ..confkit import _instant, _number, _quote_key, _string
+from ..confkit import _duration, _instant, _number, _quote_key, _string
 from ..errors import ConfigError
-from ..timeutil import format_instant, parse_duration
+from ..timeutil import format_instant
 from .base import MarketPath, ScenarioKind, ScenarioSpec, on_path, register_kind
-
-
-def duration(value: Any, key: str) -> int:
-    """Seconds of a duration string such as ``"1h"`` (DESIGN §3 step syntax)."""
-    if not isinstance(value, str):
-        raise ConfigError(f"{key}: expected a duration string like \"1h\", got {value!r}")
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise ConfigError(f"{key}: {exc}") from None
 
 
 def instant_text(value: Any, key: str) -> str:
@@ -71,7 +61,7 @@ def _parse_shock(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     if "at" in table:
         out["at"] = instant_text(table["at"], f"{where}.at")
     if "ramp" in table:
-        out["ramp_seconds"] = duration(table["ramp"], f"{where}.ramp")
+        out["ramp_seconds"] = _duration(table["ramp"], f"{where}.ramp")
     return out
 
 
@@ -104,7 +94,7 @@ def _parse_grid(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     if "at" in table:
         out["at"] = instant_text(table["at"], f"{where}.at")
     if "ramp" in table:
-        out["ramp_seconds"] = duration(table["ramp"], f"{where}.ramp")
+        out["ramp_seconds"] = _duration(table["ramp"], f"{where}.ramp")
     return out
 
 
@@ -125,9 +115,9 @@ def _parse_depeg(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     if floor <= 0:
         raise ConfigError(f"{where}.floor: the price the stablecoin falls to must be > 0, got {floor!r}")
     out: dict[str, Any] = {"asset": _string(table["asset"], f"{where}.asset"), "floor": floor,
-                           "down_seconds": duration(table["down"], f"{where}.down"),
-                           "hold_seconds": duration(table["hold"], f"{where}.hold") if "hold" in table else 0,
-                           "recover_seconds": (duration(table["recover"], f"{where}.recover")
+                           "down_seconds": _duration(table["down"], f"{where}.down"),
+                           "hold_seconds": _duration(table["hold"], f"{where}.hold") if "hold" in table else 0,
+                           "recover_seconds": (_duration(table["recover"], f"{where}.recover")
                                                if "recover" in table else 0)}
     if "at" in table:
         out["at"] = instant_text(table["at"], f"{where}.at")

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ..confkit import _number, _quote_key
+from ..confkit import _duration, _number, _quote_key
 from ..errors import ConfigError
 from .base import MarketPath, ScenarioKind, ScenarioSpec, on_path, register_kind
-from .deterministic import duration, price_at
+from .deterministic import price_at
 
 YEAR_S = 365 * 86_400
 COMMON = ("lookback", "paths", "seed")
@@ -33,7 +33,7 @@ def _int(value: Any, key: str, lo: int) -> int:
 def _common(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     if "lookback" not in table:
         raise ConfigError(f"{where}.lookback: missing (how much history before run.start to learn from, e.g. \"30d\")")
-    return {"lookback_seconds": duration(table["lookback"], f"{where}.lookback"),
+    return {"lookback_seconds": _duration(table["lookback"], f"{where}.lookback"),
             "paths": _int(table.get("paths", 1), f"{where}.paths", 1),
             "seed": _int(table.get("seed", 0), f"{where}.seed", 0)}
 
@@ -91,7 +91,7 @@ def _blocks(rng: np.random.Generator, n: int, steps: int, b: int) -> np.ndarray:
 # -- bootstrap ----------------------------------------------------------------------------------------------
 def _parse_bootstrap(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     out = _common(table, where)
-    out["block_seconds"] = duration(table.get("block", "1h"), f"{where}.block")
+    out["block_seconds"] = _duration(table.get("block", "1h"), f"{where}.block")
     return out
 
 
@@ -111,7 +111,7 @@ def _parse_fhs(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     if not 0 < lam < 1:
         raise ConfigError(f"{where}.lambda: the EWMA decay must satisfy 0 < lambda < 1, got {lam!r}")
     out["lambda"] = lam
-    out["block_seconds"] = duration(table.get("block", "1h"), f"{where}.block")
+    out["block_seconds"] = _duration(table.get("block", "1h"), f"{where}.block")
     return out
 
 

@@ -428,6 +428,21 @@ RPC_TABLES = {
 }
 
 
+def kill_when_held(cmd: list[str], proxy: "FaultProxy") -> None:
+    """Start ``cmd`` (a child process group), SIGKILL it once ``proxy`` holds its ``hold_at`` request, and close
+    the proxy: the run dies mid-request, wherever that request falls in its work."""
+    try:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            assert proxy.held.wait(60), "the run never reached the kill point"
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    finally:
+        proxy.close()
+
+
 def run_mbt(args: list[str], env: dict[str, str] | None = None) -> Any:
     """``mbt ingest rpc --source chainlink ARGS`` in-process (click's CliRunner); returns the Result."""
     from click.testing import CliRunner

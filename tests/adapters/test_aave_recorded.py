@@ -12,8 +12,6 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from .anvil import ROOT, FaultProxy
+from .anvil import ROOT, FaultProxy, kill_when_held
 
 RECORDING = ROOT.parent / "shared" / "chain" / "aave-v3-recorded"
 REPLAY = ROOT.parent / "shared" / "chain" / "replay_rpc.py"
@@ -384,16 +382,7 @@ def test_faults_sigkill_and_resume_store_the_same_rows(db, node, rec, tmp_path) 
     proxy = FaultProxy(node.url, {2: "429", 5: "502", 9: "truncated", 13: "reset"}, strip_block_timestamp=True,
                        hold_at=20)
     cmd = [*MBT, *ING, "--pool", rec.pool, "--blocks-per-request", "60", "--retries", "4", "--db", str(killed)]
-    try:
-        proc = subprocess.Popen([*cmd, "--rpc-url", proxy.url], cwd=ROOT, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            assert proxy.held.wait(60), "the run never reached the kill point"
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    finally:
-        proxy.close()
+    kill_when_held([*cmd, "--rpc-url", proxy.url], proxy)
     done = subprocess.run([*cmd, "--rpc-url", node.url], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert _snapshot(killed) == _snapshot(db)

@@ -28,6 +28,7 @@ from .anvil import (
     FeedBuilder,
     Node,
     free_port,
+    kill_when_held,
     run_mbt,
     snapshot,
 )
@@ -188,16 +189,7 @@ def test_sigkill_mid_run_then_resume_gives_identical_tables(chain: Chain, refere
                                                             kill_at: int) -> None:
     db = tmp_path / "killed.duckdb"
     proxy = FaultProxy(chain.url, hold_at=kill_at)
-    try:
-        proc = subprocess.Popen(_cmd(chain, db, proxy.url), cwd=ROOT, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            assert proxy.held.wait(60), "the run never reached the kill point"
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    finally:
-        proxy.close()
+    kill_when_held(_cmd(chain, db, proxy.url), proxy)
     done = subprocess.run(_cmd(chain, db, chain.url), cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert snapshot(db) == snapshot(reference_db)

@@ -36,6 +36,7 @@ SEL = {
     "getReservesList()": "d1946dbc", "ADDRESSES_PROVIDER()": "0542975c", "getReserveData(address)": "35ea6a75",
     "getPoolConfigurator()": "631adfca", "getPriceOracle()": "fca513a8", "decimals()": "313ce567",
     "symbol()": "95d89b41", "getAssetPrice(address)": "b3596f07", "BASE_CURRENCY_UNIT()": "8c89b64f",
+    "balanceOf(address)": "70a08231", "getUserEMode(address)": "eddf1b79", "getUserAccountData(address)": "bf92857c",
 }
 
 
