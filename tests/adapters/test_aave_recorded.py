@@ -36,7 +36,7 @@ TABLES = {
     "aave_liquidations": "stream, block, log_index", "aave_config_events": "stream, block, log_index",
     "aave_oracle_prices": "stream, block, reserve", "raw_logs": "stream, block, log_index",
     "prices": "asset, source, timestamp, round_id", "indices": "asset, timestamp",
-    "ingest_state": "source, stream",
+    "ingest_state": "source, stream", "positions": "account, asset, market", "events": "seq",
 }
 ING = ["ingest", "rpc", "--source", "aave-v3", "--from-block", "0", "--confirmations", "0", "--prices", "oracle"]
 
@@ -282,7 +282,21 @@ def test_positions_at_an_instant_accrues_interest_to_it(db, rec, market) -> None
         assert int(r["debt_raw"]) >= mk.balance_at("debt", weth["underlying"], r["account"], block, rec.ts[block])
 
 
-def test_positions_errors_are_one_line(db) -> None:
+def test_positions_errors_are_one_line(db, tmp_path) -> None:
+    import shutil
+
+    copy = tmp_path / "save.duckdb"   # a --save that fails writes nothing
+    shutil.copy(db, copy)
+    snap = _snapshot(copy)
+    for args, text in ((["--at-block", "9999", "--save"], "outside the ingested range"),
+                       (["--at", "yesterday", "--save"], "--at: unparsable timestamp")):
+        result = _mbt(["positions", *args, "--db", str(copy)])
+        assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1 and text in result.stderr
+    assert _snapshot(copy) == snap
+    for args, text in ((["params", "--at-block", "9999"], "outside the ingested range"),
+                       (["params", "--at-block", "300", "--end-block", "200"], "--end-block 200: before --at-block 300")):
+        result = _mbt([*args, "--db", str(db)])
+        assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1 and text in result.stderr
     for args, text in ((["--at-block", "9999"], "outside the ingested range"),
                        (["--at", "yesterday"], "--at: unparsable timestamp"),
                        (["--at-block", "5", "--at", "1"], "exactly one of"),
