@@ -63,7 +63,6 @@ def main() -> None:
         print(f"{RECORDING} is absent: nothing to measure")
         return
 
-    import duckdb
 
     from adapters.rpc.chain import log_batch
     from adapters.rpc.sources.aave import AAVE_V3, decode_logs

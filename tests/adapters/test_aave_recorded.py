@@ -199,7 +199,6 @@ def test_params_equal_get_configuration_and_emode_views(market, rec, block: int)
     from backtest.onchain.params import live_params
 
     store, mk = market
-    con = store.con
     live = live_params(store, mk, block)
     for r in rec.reserves:
         conf = rec.word(rec.pool, "c44b11f7", r["underlying"], block=block)

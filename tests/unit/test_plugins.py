@@ -142,7 +142,6 @@ def test_a_kind_from_the_test_folder_with_its_own_requirement_and_no_bound(toys)
     from backtest.outputs.tables import result_tables
     from backtest.runner import RuleOutcome
 
-    data = _data([[0.0, 10.0], [5000.0, 0.0]], [[8000.0, 0.0], [0.0, 1.0]])
     tables = result_tables("r", ASSETS, np.array(["a0", "a1"], dtype=object), GRID,
                            [RuleOutcome(rule, compiled, fast, {m: 0.0 for m in METRICS}, "historical", PRICES[-1])])
     states = tables["account_states"].to_pylist()
