@@ -32,7 +32,8 @@ from .confkit import (  # noqa: F401  (re-exported: the config's public names)
 from .errors import ConfigError
 from .timeutil import format_instant, parse_duration, parse_instant
 
-IMPLEMENTED_KINDS = ("asset", "isolated", "cross", "dynamic", "liquidity-haircut")  # the built-ins (see kinds.names())
+IMPLEMENTED_KINDS = ("asset", "isolated", "cross", "dynamic", "liquidity-haircut", "portfolio-scenario",
+                     "portfolio-var")  # the built-ins (see kinds.names())
 IMPLEMENTED_SLIPPAGE = ("none",)
 PLANNED_SLIPPAGE = ("depth", "constant-product")
 
@@ -103,7 +104,7 @@ class RuleSet:
 
     name: str
     kind: str
-    assets: Mapping[str, AssetParams]
+    assets: Mapping[str, AssetParams]  # or the kind's own per-asset dataclass (``Kind.asset_schema``)
     market: MarketConfig
     enforce_ltv: bool = False
     markets: Mapping[str, IsolatedMarket] | None = None
@@ -123,13 +124,17 @@ class RuleSet:
             return getattr(self, key)
         return (self.options or {}).get(key)
 
-    def params(self, assets: list[str]) -> Params:
-        """Engine parameters for ``assets`` (column order), per-asset form; every asset must have them."""
+    def require_assets(self, assets: list[str]) -> None:
+        """Raise ``ConfigError`` naming the first of ``assets`` without ``[rules.assets]`` parameters."""
         missing = [a for a in assets if a not in self.assets]
         if missing:
             raise ConfigError(
                 f"rules \"{self.name}\": no parameters for asset {missing[0]!r} "
                 f"(add [rules.assets.{_quote_key(missing[0])}])")
+
+    def params(self, assets: list[str]) -> Params:
+        """Engine parameters for ``assets`` (column order), per-asset form; every asset must have them."""
+        self.require_assets(assets)
         ap = [self.assets[a] for a in assets]
         return Params(
             ltv=np.array([x.ltv for x in ap], dtype=np.float64),
@@ -323,15 +328,17 @@ def parse_config(data: Mapping[str, Any], path: str = "<config>") -> RunConfig:
         assets_table = table.get("assets", {})
         if not isinstance(assets_table, Mapping):
             raise ConfigError(f"{where}.assets: expected a table of assets")
-        assets = {str(sym): _asset_params(p, f"{where}.assets.{_quote_key(str(sym))}")
+        asset_schema = plugin.asset_schema or _asset_params
+        assets = {str(sym): asset_schema(p, f"{where}.assets.{_quote_key(str(sym))}")
                   for sym, p in assets_table.items()}
         if "market" in table:
             market = _market(own_market, f"{where}.market", _merge(market_table, parent_market))
         else:
             market = global_market
-        for key, owner in _kinds.owned_keys().items():
-            if key in table and kind != owner:
-                raise ConfigError(f"{where}.{key}: only valid with kind = {owner!r} (this rule set is {kind!r})")
+        for key, owners in _kinds.owned_keys().items():
+            if key in table and kind not in owners:
+                raise ConfigError(f"{where}.{key}: only valid with kind = {' or '.join(map(repr, owners))} "
+                                  f"(this rule set is {kind!r})")
         enforce = table.get("enforce_ltv", False)
         if not isinstance(enforce, bool):
             raise ConfigError(f"{where}.enforce_ltv: expected true or false, got {enforce!r}")

@@ -151,7 +151,7 @@ def load_inputs(store: Store, cfg: RunConfig) -> RunInputs:
     assets = sorted(a for a, _ in rows)
     for rule in cfg.rules:
         if rule.plugin.asset_params:
-            rule.params(assets)  # raises naming the first asset without parameters
+            rule.require_assets(assets)  # raises naming the first asset without parameters
     _load_series(store, cfg, [a for a in assets if a not in series], end, sources, series)
     prices = np.empty((len(grid), len(assets)))
     for k, asset in enumerate(assets):

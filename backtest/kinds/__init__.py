@@ -26,9 +26,9 @@ import numpy as np
 from ..engine.types import Book, Events
 from ..registry import Registry
 
-PLANNED: tuple[str, ...] = ("portfolio",)
+PLANNED: tuple[str, ...] = ()
 BUILTIN = ("backtest.kinds.asset", "backtest.kinds.isolated", "backtest.kinds.cross", "backtest.kinds.dynamic",
-           "backtest.kinds.haircut")
+           "backtest.kinds.haircut", "backtest.kinds.portfolio")
 _REGISTRY: Registry = Registry(BUILTIN)
 KINDS = _REGISTRY.items  # name → plug-in (use register() to add)
 
@@ -76,6 +76,9 @@ class Kind:
     compile : ``compile(rule, data, base) -> Compiled``; ``base`` holds the market's engine arguments
     needs : data loaded for it by the runner
     asset_params : every asset of the run must have ``[rules.assets]`` parameters
+    asset_schema : ``asset_schema(table, where) -> object`` parses one ``[rules.assets.<SYM>]`` table (a
+        dataclass: its fields are the canonical form); None = ``ltv`` / ``liquidation_threshold`` /
+        ``liquidation_bonus`` (``confkit.AssetParams``). ``base`` merges the raw tables before parsing.
     """
 
     name: str
@@ -86,6 +89,7 @@ class Kind:
     needs: frozenset[str] = frozenset()
     asset_params: bool = True
     summary: str = ""
+    asset_schema: Callable[[Any, str], Any] | None = None
 
 
 def register(item: Kind) -> Kind:
@@ -101,6 +105,10 @@ def get(name: str) -> Kind:
     return _REGISTRY.get(name)
 
 
-def owned_keys() -> dict[str, str]:
-    """Every kind-owned ``[[rules]]`` key → the kind that owns it."""
-    return {key: k.name for k in _REGISTRY.values() for key in k.keys}
+def owned_keys() -> dict[str, tuple[str, ...]]:
+    """Every kind-owned ``[[rules]]`` key → the kinds that own it (``portfolio`` is shared by two)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for k in _REGISTRY.values():
+        for key in k.keys:
+            out[key] = out.get(key, ()) + (k.name,)
+    return out

@@ -78,7 +78,10 @@ def account_states(run_id: str, o, names: pa.Array, n_accounts: int) -> pa.Table
             lt = params.collateral_mask(debt, T).astype(np.float64)
         value = coll * last
         owed = debt @ last
-        maint = np.sum(value * lt, axis=1)
+        if hasattr(params, "last_maintenance"):  # a kind whose maintenance is not Σ c·p·LT (portfolio margin)
+            maint = params.last_maintenance(coll, debt, last, T)
+        else:
+            maint = np.sum(value * lt, axis=1)
         backed = np.sum(value * (lt > 0), axis=1)
         total = value.sum(axis=1)
         bad = np.maximum(owed - backed, 0.0)   # per engine account (an isolated position), as the metric sums it

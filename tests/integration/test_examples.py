@@ -18,7 +18,7 @@ from backtest.config import IMPLEMENTED_KINDS, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "data" / "examples"
-KINDS = ("asset", "isolated", "cross", "dynamic", "liquidity-haircut")
+KINDS = ("asset", "isolated", "cross", "dynamic", "liquidity-haircut", "portfolio-scenario", "portfolio-var")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_demo_has_one_rule_set_of_each_kind(demo: tuple[Path, dict]) -> None:
     assert set(kinds) == set(KINDS)
     assert all(kinds[k] == 1 for k in KINDS if k != "asset")
     assert rows[0]["kind"] == "asset" and rows[0]["rule"] == "current"
-    assert len(rows) <= 9
+    assert len(rows) <= 10
     for row in rows:
         assert row["liquidations"] > 0, row["rule"]
         assert row["borrowing_power_usd"] is not None, row["rule"]

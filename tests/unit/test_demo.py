@@ -20,7 +20,7 @@ ALLOWED_RULE_KEYS = {"name", "base", "assets"}  # of the asset-kind rule sets
 ALLOWED_ASSET_KEYS = {"ltv", "liquidation_threshold", "liquidation_bonus"}
 CSVS = ("prices", "positions", "events", "liquidity")
 FILES = (*CSVS, "config")
-KINDS = ("asset", "isolated", "cross", "dynamic", "liquidity-haircut")
+KINDS = ("asset", "isolated", "cross", "dynamic", "liquidity-haircut", "portfolio-scenario", "portfolio-var")
 
 
 @pytest.fixture(scope="module")
@@ -424,7 +424,7 @@ def test_rule_sets_are_valid_and_cover_every_asset(config: dict, frames: dict[st
 def test_one_rule_set_of_each_kind(config: dict, inputs: dict[str, pathlib.Path]) -> None:
     names = [r["name"] for r in config["rules"]]
     assert names[:4] == ["current", "tighter", "aave-v3-2023", "capital-efficient"]  # the README's order
-    assert len(names) <= 9
+    assert len(names) <= 10
     kinds = [r.get("kind", "asset") for r in config["rules"]]
     assert set(kinds) == set(KINDS) and all(kinds.count(k) == 1 for k in KINDS if k != "asset")
     assert sum(bool(r.get("enforce_ltv")) for r in config["rules"]) == 1
@@ -437,7 +437,7 @@ def test_non_asset_rule_sets_cover_every_asset_and_pair(config: dict, frames: di
     held = set(pos["asset"]) | set(ev["asset"])
     for rule in config["rules"]:
         kind = rule.get("kind", "asset")
-        if kind in ("cross", "dynamic", "liquidity-haircut"):
+        if kind in ("cross", "dynamic", "liquidity-haircut", "portfolio-scenario", "portfolio-var"):
             assert set(rule["assets"]) == held, rule["name"]
     (iso,) = [r for r in config["rules"] if r.get("kind") == "isolated"]
     markets = iso["markets"]

@@ -166,8 +166,7 @@ max_step = 0.01
     # kinds themselves
     (PLAIN.replace('name = "a"', 'name = "a"\nkind = "isolate"'), "rules.a.kind: invalid value 'isolate'; "
                                                                   "did you mean 'isolated'?"),
-    (PLAIN.replace('name = "a"', 'name = "a"\nkind = "portfolio"'), "rules.a.kind: 'portfolio' is not "
-                                                                    "implemented yet"),
+    (PLAIN.replace('name = "a"', 'name = "a"\nkind = "portfolio"'), "rules.a.kind: invalid value 'portfolio'; did you mean 'portfolio-"),
     # enforce_ltv
     (PLAIN.replace('name = "a"', 'name = "a"\nenforce_ltv = 1'), "rules.a.enforce_ltv: expected true or false, got 1"),
     (PLAIN.replace('name = "a"', 'name = "a"\nenforce_ltv = "yes"'), "rules.a.enforce_ltv: expected true or false"),
