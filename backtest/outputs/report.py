@@ -42,6 +42,10 @@ KIND_TEXT = {
     "dynamic": "thresholds follow EWMA volatility within governance change limits.",
     "liquidity-haircut": "LT and LTV shrink with position size relative to on-chain depth: "
                          "max(floor, 1 − k·size/depth).",
+    "portfolio-scenario": "portfolio margin, SPAN-like: liquidated when equity Σc·p − Σd·p falls below the worst "
+                          "loss over price-scan scenarios (± fractions of each asset's psr).",
+    "portfolio-var": "portfolio margin by historical (or volatility-filtered) VaR / expected shortfall of the "
+                     "account's loss over daily scenarios rebuilt each UTC day.",
 }
 STABLE = {"USDC", "USDT", "DAI", "USDC.e", "FRAX", "LUSD", "GHO", "PYUSD", "USDS"}
 
