@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from . import demo, export, frontier, ingest, ingest_rpc, params, positions, recommend, report, run, runs, scenarios, sql, sweep  # noqa: F401,E501  (each registers its verb)
+from . import demo, derive, export, frontier, ingest, ingest_rpc, params, positions, recommend, report, run, runs, scenarios, sql, sweep  # noqa: F401,E501  (each registers its verb)
 from .base import cli, db_option, debug_option
 
 __all__ = ["cli", "db_option", "debug_option", "main"]
