@@ -96,33 +96,37 @@ def measure(mode, losses, n, k):
 
 
 @njit(cache=True, nogil=True)
-def requirement_at(kp, c, d, pc, pd, t):
-    """``R`` of balances ``c``, ``d`` at step ``t`` (the scenario set of the step's day)."""
-    g = kp.day[t]
-    n = kp.count[g]
-    K = c.shape[0]
-    G = kp.G
-    if kp.mode == MODE_NONE:
+def requirement_of(mode, G, g, n, k_var, v, losses):
+    """``R`` of an account with net USD values ``v`` per asset (``c·pc − d·pd``) under scenario set ``g``;
+    ``losses`` is scratch of length ≥ ``n``."""
+    K = v.shape[0]
+    if mode == MODE_NONE:
         total = 0.0
         for k in range(K):
-            v = c[k] * pc[t, k] - d[k] * pd[t, k]
             worst = 0.0
             for s in range(n):
-                x = -v * G[g, s, k]
+                x = -v[k] * G[g, s, k]
                 if x > worst:
                     worst = x
             total += worst
         return total
-    v = np.empty(K)
-    for k in range(K):
-        v[k] = c[k] * pc[t, k] - d[k] * pd[t, k]
-    losses = np.empty(n)
     for s in range(n):
         x = 0.0
         for k in range(K):
             x -= v[k] * G[g, s, k]
         losses[s] = x
-    return measure(kp.mode, losses, n, kp.kidx[g])
+    return measure(mode, losses, n, k_var)
+
+
+@njit(cache=True, nogil=True)
+def requirement_at(kp, c, d, pc, pd, t):
+    """``R`` of balances ``c``, ``d`` at step ``t`` (the scenario set of the step's day)."""
+    g = kp.day[t]
+    n = kp.count[g]
+    v = np.empty(c.shape[0])
+    for k in range(c.shape[0]):
+        v[k] = c[k] * pc[t, k] - d[k] * pd[t, k]
+    return requirement_of(kp.mode, kp.G, g, n, kp.kidx[g], v, np.empty(max(n, 1)))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -221,24 +225,10 @@ def pack(params, pc: np.ndarray, pd: np.ndarray, levels: np.ndarray, n_accounts:
 @njit(cache=True, nogil=True)
 def _requirement_lambda(mode, G, g, n, k_var, cv, w, lam, losses):
     """``R`` of an account with collateral values ``cv`` and debt values ``lam·w`` (USD, one scenario set)."""
-    K = cv.shape[0]
-    if mode == MODE_NONE:
-        total = 0.0
-        for k in range(K):
-            v = cv[k] - lam * w[k]
-            worst = 0.0
-            for s in range(n):
-                x = -v * G[g, s, k]
-                if x > worst:
-                    worst = x
-            total += worst
-        return total
-    for s in range(n):
-        x = 0.0
-        for k in range(K):
-            x -= (cv[k] - lam * w[k]) * G[g, s, k]
-        losses[s] = x
-    return measure(mode, losses, n, k_var)
+    v = np.empty(cv.shape[0])
+    for k in range(cv.shape[0]):
+        v[k] = cv[k] - lam * w[k]
+    return requirement_of(mode, G, g, n, k_var, v, losses)
 
 
 @njit(cache=True, nogil=True)

@@ -418,3 +418,35 @@ liquidation_bonus = 0.05
 def test_config_errors_name_the_key(text, message):
     with pytest.raises(ConfigError, match=message):
         _cfg('[[rules]]\nname = "x"\n' + text)
+
+
+def test_default_borrow_asset_is_the_smallest_psr_first_in_code_point_order():
+    from backtest.kinds import RunData
+    from backtest.rules import compile_rule
+
+    cfg = _cfg("""
+[[rules]]
+name = "span"
+kind = "portfolio-scenario"
+[rules.assets.WETH]
+psr = 0.15
+liquidation_bonus = 0.05
+[rules.assets.USDC]
+psr = 0.01
+liquidation_bonus = 0.05
+[rules.assets.DAI]
+psr = 0.01
+liquidation_bonus = 0.05
+[[rules]]
+name = "span-usdc"
+base = "span"
+[rules.portfolio]
+borrow_asset = "USDC"
+""")
+    assets = ["DAI", "USDC", "WETH"]
+    grid = np.array([0, 1], dtype=np.int64)
+    prices = np.array([[1.0, 1.0, 2_000.0]] * 2)
+    book = Book(np.zeros((1, 3)), np.zeros((1, 3)))
+    data = RunData(assets, np.array(["a"], dtype=object), grid, 0, prices, book, Events.empty(), {})
+    tie, usdc = (compile_rule(r, data).params for r in cfg.rules)
+    assert assets[tie.borrow] == "DAI" and assets[usdc.borrow] == "USDC"
