@@ -27,7 +27,43 @@ class IsolatedMarket:
     params: AssetParams
 
 
+MORPHO_KEYS = ("id", "loan", "collateral", "lltv")
+LIQUIDATION_CURSOR, MAX_LIF = 0.3, 1.15
+
+
+def morpho_lif(lltv: float) -> float:
+    """Morpho Blue's liquidation incentive factor ``min(1.15, 1/(1 − 0.3·(1 − LLTV)))``."""
+    return min(MAX_LIF, 1.0 / (1.0 - LIQUIDATION_CURSOR * (1.0 - lltv)))
+
+
+def _morpho_markets(items: list, where: str) -> dict[str, Any]:
+    """``[[rules.markets]]`` in Morpho Blue's form (``id``, ``loan``, ``collateral``, ``lltv``) as market tables:
+    ``ltv = liquidation_threshold = lltv`` (Morpho lends up to the LLTV), ``liquidation_bonus = LIF − 1``."""
+    from ..confkit import _number
+
+    out: dict[str, Any] = {}
+    for n, m in enumerate(items):
+        w = f"{where}[{n}]"
+        if not isinstance(m, Mapping):
+            raise ConfigError(f"{w}: expected a table with {', '.join(MORPHO_KEYS)}")
+        _check_keys(m, MORPHO_KEYS, w)
+        for key in MORPHO_KEYS:
+            if key not in m:
+                raise ConfigError(f"{w}.{key}: missing")
+        mid = _string(m["id"], f"{w}.id")
+        if mid in out:
+            raise ConfigError(f"{w}.id: duplicate market id {mid!r}")
+        lltv = _number(m["lltv"], f"{w}.lltv")
+        if not 0 < lltv < 1:
+            raise ConfigError(f"{w}.lltv: must satisfy 0 < lltv < 1 (Morpho's 86 % is 0.86), got {lltv}")
+        out[mid] = {"collateral": m["collateral"], "debt": _string(m["loan"], f"{w}.loan"), "ltv": lltv,
+                    "liquidation_threshold": lltv, "liquidation_bonus": morpho_lif(lltv) - 1.0}
+    return out
+
+
 def parse_markets(table: Any, where: str) -> dict[str, IsolatedMarket]:
+    if isinstance(table, list) and table:
+        table = _morpho_markets(table, where)
     if not isinstance(table, Mapping) or not table:
         raise ConfigError(f"{where}: kind = \"isolated\" needs at least one [{where}.<id>] table "
                           f"with {', '.join(MARKET_KEYS)}")

@@ -83,8 +83,8 @@ class Model:
         return np.ascontiguousarray(self.fees(settings, n_assets), dtype=np.float64)
 
 
-PLANNED: tuple[str, ...] = ("comet", "compound-v2", "morpho-blue", "maker-clipper", "liquity")
-BUILTIN = ("backtest.models.design", "backtest.models.aave")
+PLANNED: tuple[str, ...] = ("comet", "maker-clipper", "liquity")
+BUILTIN = ("backtest.models.design", "backtest.models.aave", "backtest.models.lending")
 _REGISTRY: Registry = Registry(BUILTIN)
 MODELS = _REGISTRY.items  # name → plug-in (use register() to add)
 
