@@ -328,13 +328,13 @@ def parse_config(data: Mapping[str, Any], path: str = "<config>") -> RunConfig:
         assets_table = table.get("assets", {})
         if not isinstance(assets_table, Mapping):
             raise ConfigError(f"{where}.assets: expected a table of assets")
-        asset_schema = plugin.asset_schema or _asset_params
-        assets = {str(sym): asset_schema(p, f"{where}.assets.{_quote_key(str(sym))}")
-                  for sym, p in assets_table.items()}
         if "market" in table:
             market = _market(own_market, f"{where}.market", _merge(market_table, parent_market))
         else:
             market = global_market
+        asset_schema = plugin.asset_schema or market.plugin.asset_schema or _asset_params
+        assets = {str(sym): asset_schema(p, f"{where}.assets.{_quote_key(str(sym))}")
+                  for sym, p in assets_table.items()}
         for key, owners in _kinds.owned_keys().items():
             if key in table and kind not in owners:
                 raise ConfigError(f"{where}.{key}: only valid with kind = {' or '.join(map(repr, owners))} "

@@ -30,8 +30,9 @@ def compile_rule(rule: RuleSet, data: RunData) -> Compiled:
     model = m.plugin
     settings = m.model_settings()
     K = len(data.assets)
+    args = model.bind(settings, data.assets) if model.bind is not None else model.engine_args(settings)
     base = dict(close_factor=m.close_factor, gas_usd=m.gas_usd, enforce_ltv=rule.enforce_ltv, model=model.name,
-                model_args=model.engine_args(settings), protocol_fee=model.fee_vector(settings, K))
+                model_args=args, protocol_fee=model.fee_vector(settings, K))
     compiled = rule.plugin.compile(rule, data, base)
     if "indices" in model.needs:
         compiled.growth = interest_growth(rule, data)

@@ -113,6 +113,15 @@ def kinds(rng: np.random.Generator, A: int, T: int, prices: np.ndarray, b: Book)
     growth = (np.tile(np.exp(0.03 * years), (1, K)), np.tile(np.exp(0.08 * years), (1, K)))
     out["aave-v3.4+interest"] = (b, Events.empty(), Params(LTV, LT, LB, model=4, protocol_fee=np.full(K, 0.1)),
                                  growth)
+    # Compound v2 and Morpho Blue liquidation models (issue 13)
+    from backtest.models import get as model
+
+    out["compound-v2"] = (b, Events.empty(), Params(LTV, LT, LB, model="compound-v2",
+                                                    model_args=model("compound-v2").engine_args(
+                                                        {"close_factor": 0.5, "protocol_seize_share": 0.028})))
+    out["morpho-blue (isolated)"] = (out["isolated"][0], Events.empty(),
+                                     Params(**{**out["isolated"][2].__dict__, "model": "morpho-blue",
+                                               "model_args": np.zeros(1)}))
     # portfolio margin (issue 12): SPAN-like scan (9 scenarios) and 99 % ES over 180 daily scenarios per day
     from backtest.kinds.portfolio import PortfolioParams, scan_moves
 

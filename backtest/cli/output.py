@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Sequence
 
-from ..outputs.metrics import COUNT_METRICS, METRICS
+from ..outputs.metrics import COUNT_METRICS, METRICS, MODEL_METRICS
 
 
 def format_cell(value: Any) -> str:
@@ -74,5 +74,6 @@ def comparison_table(results: list[dict]) -> str:
     """Metrics as rows, rule sets side by side as columns (the baseline first)."""
     headers = ["metric"] + [r["rule"] for r in results]
     rows = [["kind"] + [r["kind"] for r in results]]
-    rows += [[m] + [_metric_cell(m, r[m]) for r in results] for m in METRICS]
+    rows += [[m] + [_metric_cell(m, r[m]) for r in results] for m in METRICS
+             if m not in MODEL_METRICS or any(r[m] is not None for r in results)]
     return render_table(headers, rows, align=["l"] + ["r"] * len(results))

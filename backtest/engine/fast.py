@@ -233,7 +233,7 @@ def replay_fast(prices: np.ndarray, book: Book, events: Events, params, *,
     with np.errstate(invalid="ignore", over="ignore"):
         coll_usd = np.einsum("tk,tk->t", coll_tot, pc)
         debt_usd = np.einsum("tk,tk->t", debt_tot, pd)
-    return ReplayResult(
+    result = ReplayResult(
         liquidations=liq,
         realised_bad_debt=realised,
         unrealised_bad_debt=unrealised,
@@ -248,3 +248,6 @@ def replay_fast(prices: np.ndarray, book: Book, events: Events, params, *,
         blocked_withdraw_usd=float(blocked_w),
         stats={"evaluated_account_steps": int(evaluated), "account_steps": int(A) * int(T)},
     )
+    if model.settle is not None:  # the protocol's own pass after the accounts (Comet's collateral sales)
+        model.settle(result, pc, margs, float(params.gas_usd))
+    return result

@@ -16,6 +16,7 @@ for the hook signatures.
 # hooks: ``backtest.engine.kernels`` replaces the two lines below in generated copies
 from backtest.models.design import close_factor_call as model_call
 from backtest.engine.tables import bonus, eligible, initial, maint, regime, skip, stuck
+ABSORB = False
 # end hooks
 
 import numpy as np
@@ -116,7 +117,7 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
                                 t = stop
                                 skipped = True
                                 break
-                            s = stuck(kp, lv, t // block, r, c, d, gas, share)
+                            s = 0 if ABSORB else stuck(kp, lv, t // block, r, c, d, gas, share)  # absorbs pay no gas
                             if s > 0:
                                 # no call can pay for itself and nothing changes: only bad debt may accrue
                                 if s == 2:
@@ -197,6 +198,51 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
             for k in range(K):
                 if d[k] > 0:
                     has_debt = True
+            if has_debt and ABSORB:
+                # step 2 of an absorbing model (Comet): all eligible collateral at LF = 1/(1 + bonus), every
+                # debt extinguished, the excess credit supplied to the user in the base column margs[0]
+                num = maint(kp, a, r, c, d, pc, pd, t)
+                den = _owed(d, pd, t)
+                if den > 0 and num / den < 1.0:
+                    j = -1
+                    best = -1.0
+                    for k in range(K):
+                        if d[k] > 0 and d[k] * pd[t, k] > best:
+                            j = k
+                            best = d[k] * pd[t, k]
+                    credit = 0.0
+                    first = n_liq
+                    for k in range(K):
+                        if eligible(kp, r, t, k) and c[k] > 0:
+                            value = c[k] * pc[t, k]
+                            lf = 1.0 / (1.0 + bonus(kp, r, t, k))
+                            credit += value * lf
+                            if n_liq == buf_i.shape[0]:
+                                buf_i, buf_f = _grow(buf_i, buf_f, n_liq)
+                            buf_i[n_liq, 0] = t
+                            buf_i[n_liq, 1] = a
+                            buf_i[n_liq, 2] = j
+                            buf_i[n_liq, 3] = k
+                            buf_f[n_liq, 0] = value * lf  # credit, turned into the debt share below
+                            buf_f[n_liq, 1] = c[k]
+                            buf_f[n_liq, 2] = value * lf
+                            buf_f[n_liq, 3] = value - value * lf
+                            buf_f[n_liq, 4] = 0.0
+                            n_liq += 1
+                            c[k] = 0.0
+                    if n_liq > first:
+                        for q in range(first, n_liq):
+                            share = buf_f[q, 2] / credit if credit > 0 else 1.0 / (n_liq - first)
+                            buf_f[q, 2] = den * share
+                            buf_f[q, 0] = den * share / pd[t, j]
+                        calls[t] += n_liq - first
+                        for k in range(K):
+                            d[k] = 0.0
+                        if credit > den:
+                            base = int(margs[0])
+                            c[base] += (credit - den) / pc[t, base]
+                        r = regime(kp, a, d)
+                        has_debt = False
             if has_debt:
                 # step 2: liquidation calls while HF < 1 (at most MAX_CALLS_PER_STEP)
                 for _ in range(MAX_CALLS_PER_STEP):

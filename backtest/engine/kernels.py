@@ -46,8 +46,14 @@ def _source(model_module: str, model_name: str, hooks: str) -> str:
                f"# sources: {model_module} {_module_digest(model_module)}, {hooks} {_module_digest(hooks)}, "
                f"backtest.engine.types {_module_digest('backtest.engine.types')}\n"
                f"from {model_module} import {model_name} as model_call\n"
-               f"from {hooks} import bonus, eligible, initial, maint, regime, skip, stuck\n")
+               f"from {hooks} import bonus, eligible, initial, maint, regime, skip, stuck\n"
+               f"ABSORB = {absorbs(model_module, model_name)}\n")
     return head + imports + END + tail
+
+
+def absorbs(model_module: str, model_name: str) -> bool:
+    """True when the model's module lists this call in ``ABSORB_CALLS`` (it liquidates by absorbing)."""
+    return model_name in getattr(importlib.import_module(model_module), "ABSORB_CALLS", ())
 
 
 def kernel_for(model_call, hooks: str):

@@ -125,6 +125,9 @@ def _replay(prices, book, events, params, growth) -> ReplayResult:
             ca, da = c[a], d[a]
             if not any(x > 0 for x in da):
                 continue
+            if model.absorb and _absorb(kp, a, ca, da, pc_all, pd_all, t, pc, pd, gc, gd, regime, maint, eligible,
+                                        bonus, margs, rows, calls_per_step, owed):
+                continue
             # step 2: liquidation calls while HF < 1
             for _ in range(MAX_CALLS_PER_STEP):
                 r = regime(kp, a, da)
@@ -182,7 +185,7 @@ def _replay(prices, book, events, params, growth) -> ReplayResult:
         np.asarray(cols[2], dtype=np.int64), np.asarray(cols[3], dtype=np.int64),
         *(np.asarray(cols[n], dtype=np.float64) for n in range(4, 9)),
     )
-    return ReplayResult(
+    result = ReplayResult(
         liquidations=liq,
         realised_bad_debt=realised,
         unrealised_bad_debt=unrealised,
@@ -196,6 +199,46 @@ def _replay(prices, book, events, params, growth) -> ReplayResult:
         blocked_borrow_usd=_fsum(blocked_borrow),
         blocked_withdraw_usd=_fsum(blocked_withdraw),
     )
+    if model.settle is not None:  # the protocol's own pass after the accounts (Comet's collateral sales)
+        model.settle(result, pc_all, margs, gas)
+    return result
+
+
+def _absorb(kp, a, ca, da, pc_all, pd_all, t, pc, pd, gc, gd, regime, maint, eligible, bonus, margs, rows, calls,
+            owed):
+    """An absorbing model's step 2 (Comet): True when the account was absorbed (nothing more to do)."""
+    K = len(ca)
+    r = regime(kp, a, da)
+    num = maint(kp, a, r, ca, da, pc_all, pd_all, t)
+    den = owed(a, t)
+    if not (den > 0 and num / den < 1.0):
+        return False
+    j, best = -1, -1.0
+    for k in range(K):
+        if da[k] > 0 and da[k] * pd[k] > best:
+            j, best = k, da[k] * pd[k]
+    seized = []
+    credit = 0.0
+    for k in range(K):
+        if eligible(kp, r, t, k) and ca[k] > 0:
+            value = float(ca[k]) * pc[k]
+            lf = 1.0 / (1.0 + float(bonus(kp, r, t, k)))
+            credit += value * lf
+            seized.append((k, float(ca[k]), value * lf, value - value * lf))
+    if not seized:
+        return False  # nothing to seize: the write-off of step 3
+    for k, amount, credited, penalty in seized:
+        share = credited / credit if credit > 0 else 1.0 / len(seized)
+        rows.append((t, a, j, k, den * share / pd[j] * float(gd[t, j]), amount * float(gc[t, k]), den * share, penalty,
+                     0.0))
+        ca[k] = 0.0
+    calls[t] += len(seized)
+    for k in range(K):
+        da[k] = 0.0
+    if credit > den:
+        base = int(margs[0])
+        ca[base] += (credit - den) / pc[base]
+    return True
 
 
 def _fsum(values: list[float]) -> float:

@@ -55,6 +55,15 @@ class Model:
     max_share : ``max_share(args) -> float``, the most of ``d_j`` one call may repay (default 1.0); the
         kernel's bound for positions no liquidator would touch uses it
     summary : one line for docs and ``--help``
+    absorb : liquidate by absorbing (Comet): a liquidatable account loses all eligible collateral at
+        ``LF = 1/(1 + bonus)`` of its value, every debt is extinguished and the excess credit becomes a supply
+        of the column ``args[0]``; ``call`` is then not used and ``settle`` runs the protocol's sales
+    bind : ``bind(settings, assets) -> float64 vector``, the call's arguments when they depend on the run's
+        asset columns (replaces ``engine_args`` when given)
+    settle : ``settle(result, pc, args, gas_usd)``, a pass over a finished replay (both engines) that may
+        add bad debt and ``stats`` metrics
+    asset_schema : parses ``[rules.assets.<SYM>]`` for rule sets of this model (as ``Kind.asset_schema``;
+        a kind's own schema wins)
     """
 
     name: str
@@ -67,6 +76,10 @@ class Model:
     interest: bool = False
     summary: str = ""
     max_share: Callable[[np.ndarray], float] | None = None
+    absorb: bool = False
+    bind: Callable[[Mapping[str, Any], list], np.ndarray] | None = None
+    settle: Callable[..., None] | None = None
+    asset_schema: Callable[[Any, str], Any] | None = None
 
     def share(self, args: np.ndarray) -> float:
         """The most of the chosen debt one call may repay, as a fraction (1.0 unless the model says less)."""
@@ -83,8 +96,8 @@ class Model:
         return np.ascontiguousarray(self.fees(settings, n_assets), dtype=np.float64)
 
 
-PLANNED: tuple[str, ...] = ("comet", "maker-clipper", "liquity")
-BUILTIN = ("backtest.models.design", "backtest.models.aave", "backtest.models.lending")
+PLANNED: tuple[str, ...] = ("maker-clipper", "liquity")
+BUILTIN = ("backtest.models.design", "backtest.models.aave", "backtest.models.lending", "backtest.models.comet")
 _REGISTRY: Registry = Registry(BUILTIN)
 MODELS = _REGISTRY.items  # name → plug-in (use register() to add)
 

@@ -25,8 +25,13 @@ METRICS = (
     "capped_events_usd",
     "blocked_borrow_usd",
     "blocked_withdraw_usd",
+    "protocol_reserves_usd",
+    "absorbed_collateral_unsold_usd",
 )
 COUNT_METRICS = frozenset({"liquidations", "insolvent_accounts"})
+#: Metrics only some liquidation models produce (null for the others; the text table leaves out a row that is
+#: null in every column): Comet's reserves after its collateral sales and its unsold absorbed collateral.
+MODEL_METRICS = frozenset({"protocol_reserves_usd", "absorbed_collateral_unsold_usd"})
 
 
 def parameter_rows(params: Params, debt: np.ndarray) -> np.ndarray:
@@ -89,6 +94,7 @@ def _compute(result, book, prices, params, baseline_borrowing_power, owner):
         "capped_events_usd": float(result.capped_events_usd),
         "blocked_borrow_usd": float(result.blocked_borrow_usd),
         "blocked_withdraw_usd": float(result.blocked_withdraw_usd),
+        **{m: (float(result.stats[m]) if m in result.stats else None) for m in sorted(MODEL_METRICS)},
     }
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import ACROSS_METRICS, COUNT_METRICS, METRICS
+from .metrics import ACROSS_METRICS, COUNT_METRICS, METRICS, MODEL_METRICS
 
 MAX_RULE_COLUMNS = 10
 MODEL_TEXT = {
@@ -304,7 +304,8 @@ def build_report(store, run_id: str, *, top: int = 10) -> Report:
 
     # metrics side by side
     shown = rules[:MAX_RULE_COLUMNS]
-    mrows = [[m] + [_mfmt(m, metrics.get((r, main), {}).get(m)) for r in shown] for m in METRICS]
+    mrows = [[m] + [_mfmt(m, metrics.get((r, main), {}).get(m)) for r in shown] for m in METRICS
+             if m not in MODEL_METRICS or any(metrics.get((r, main), {}).get(m) is not None for r in shown)]
     blocks: list[Any] = [f"Scenario `{main}`" + (f"; the first {MAX_RULE_COLUMNS} of {len(rules)} rule sets."
                                                   if len(rules) > MAX_RULE_COLUMNS else "."),
                          ("table", ["metric"] + shown, mrows)]
