@@ -54,7 +54,10 @@ def test_account_states_add_up_to_the_run_metrics(demo_db: Path) -> None:
             "AND m.scenario = a.scenario AND m.metric = 'unrealised_bad_debt_usd' "
             "JOIN run_metrics i ON i.run_id = a.run_id AND i.rule = a.rule AND i.scenario = a.scenario "
             "AND i.metric = 'insolvent_accounts' WHERE a.run_id = (SELECT latest_run()) GROUP BY a.rule").fetchall()
-    assert len(rows) == 10
+    assert len(rows) == 12
     for rule, per_account, metric, under_water, insolvent in rows:
+        if rule == "comet":  # Comet's unrealised bad debt is the protocol's (absorbed collateral not yet sold)
+            assert per_account == 0 and metric >= 0 and under_water == insolvent == 0, rule
+            continue
         assert per_account == pytest.approx(metric, rel=1e-9, abs=1e-6), rule
         assert under_water == insolvent, rule

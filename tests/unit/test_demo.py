@@ -61,7 +61,8 @@ def _snapshot(frames: dict[str, pd.DataFrame]) -> tuple[np.ndarray, np.ndarray, 
 
 
 def _asset_rules(config: dict) -> list[dict]:
-    return [r for r in config["rules"] if r.get("kind", "asset") == "asset"]
+    """The per-asset rule sets under DESIGN §4's model (the Comet one has its own keys; checked apart)."""
+    return [r for r in config["rules"] if r.get("kind", "asset") == "asset" and "market" not in r]
 
 
 # --- determinism -----------------------------------------------------------------------------------
@@ -424,9 +425,13 @@ def test_rule_sets_are_valid_and_cover_every_asset(config: dict, frames: dict[st
 def test_one_rule_set_of_each_kind(config: dict, inputs: dict[str, pathlib.Path]) -> None:
     names = [r["name"] for r in config["rules"]]
     assert names[:4] == ["current", "tighter", "aave-v3-2023", "capital-efficient"]  # the README's order
-    assert len(names) <= 10
+    assert len(names) <= 12
     kinds = [r.get("kind", "asset") for r in config["rules"]]
-    assert set(kinds) == set(KINDS) and all(kinds.count(k) == 1 for k in KINDS if k != "asset")
+    # one of each kind; isolated twice (DESIGN §4's liquidation and Morpho Blue's), asset also under Comet
+    assert set(kinds) == set(KINDS) and all(kinds.count(k) == 1 for k in KINDS if k not in ("asset", "isolated"))
+    models = {r["name"]: r.get("market", {}).get("liquidation", "aave") for r in config["rules"]}
+    assert models["morpho-blue"] == "morpho-blue" and models["comet"] == "comet"
+    assert sorted(set(models.values())) == ["aave", "comet", "morpho-blue"]
     assert sum(bool(r.get("enforce_ltv")) for r in config["rules"]) == 1
     cfg = load_config(inputs["config"])
     assert [r.kind for r in cfg.rules] == kinds  # the real parser accepts every kind's keys
@@ -439,7 +444,14 @@ def test_non_asset_rule_sets_cover_every_asset_and_pair(config: dict, frames: di
         kind = rule.get("kind", "asset")
         if kind in ("cross", "dynamic", "liquidity-haircut", "portfolio-scenario", "portfolio-var"):
             assert set(rule["assets"]) == held, rule["name"]
-    (iso,) = [r for r in config["rules"] if r.get("kind") == "isolated"]
+    iso, morpho = [r for r in config["rules"] if r.get("kind") == "isolated"]
+    assert [(m["id"], m["collateral"], m["loan"], m["lltv"]) for m in morpho["markets"]] == [
+        (mid, m["collateral"], m["debt"], m["liquidation_threshold"]) for mid, m in iso["markets"].items()]
+    (comet,) = [r for r in config["rules"] if r.get("market", {}).get("liquidation") == "comet"]
+    assert set(comet["assets"]) == held
+    for p in comet["assets"].values():
+        assert set(p) == {"borrow_collateral_factor", "liquidate_collateral_factor", "liquidation_factor"}
+        assert 0 <= p["borrow_collateral_factor"] <= p["liquidate_collateral_factor"] < 1 and 0 < p["liquidation_factor"] <= 1
     markets = iso["markets"]
     for mid, m in markets.items():
         assert mid == demo.market_id(m["collateral"], m["debt"])
