@@ -122,6 +122,9 @@ def kinds(rng: np.random.Generator, A: int, T: int, prices: np.ndarray, b: Book)
     out["morpho-blue (isolated)"] = (out["isolated"][0], Events.empty(),
                                      Params(**{**out["isolated"][2].__dict__, "model": "morpho-blue",
                                                "model_args": np.zeros(1)}))
+    comet = model("comet")
+    out["comet"] = (b, Events.empty(), Params(LTV, LT, LB, model="comet", model_args=comet.bind(
+        {**comet.keys, "reserves": 1e7, "target_reserves": 5e7}, ASSETS)))
     # portfolio margin (issue 12): SPAN-like scan (9 scenarios) and 99 % ES over 180 daily scenarios per day
     from backtest.kinds.portfolio import PortfolioParams, scan_moves
 
