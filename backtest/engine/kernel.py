@@ -66,6 +66,18 @@ def _owed(d, pd, t):
     return owed
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _largest_debt(d, pd, t):
+    """DESIGN §4's debt asset: the largest debt by value, the lowest index on ties (−1 without debt)."""
+    j = -1
+    best = -1.0
+    for k in range(d.shape[0]):
+        if d[k] > 0 and d[k] * pd[t, k] > best:
+            j = k
+            best = d[k] * pd[t, k]
+    return j
+
+
 @njit(cache=True, nogil=True)
 def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, debt,
                   ev_ptr, ev_step, ev_asset, ev_action, ev_amount):
@@ -204,12 +216,7 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
                 num = maint(kp, a, r, c, d, pc, pd, t)
                 den = _owed(d, pd, t)
                 if den > 0 and num / den < 1.0:
-                    j = -1
-                    best = -1.0
-                    for k in range(K):
-                        if d[k] > 0 and d[k] * pd[t, k] > best:
-                            j = k
-                            best = d[k] * pd[t, k]
+                    j = _largest_debt(d, pd, t)
                     credit = 0.0
                     first = n_liq
                     for k in range(K):
@@ -250,12 +257,7 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
                     den = _owed(d, pd, t)
                     if not (den > 0 and num / den < 1.0):
                         break
-                    j = -1
-                    best = -1.0
-                    for k in range(K):
-                        if d[k] > 0 and d[k] * pd[t, k] > best:
-                            j = k
-                            best = d[k] * pd[t, k]
+                    j = _largest_debt(d, pd, t)
                     i = -1
                     best = -1.0
                     for k in range(K):
