@@ -165,3 +165,62 @@ def test_model_key_errors(text, message):
 def test_morpho_market_errors(text, message):
     with pytest.raises(ConfigError, match=message):
         _cfg('[[rules]]\nname = "x"\nkind = "isolated"\n' + text)
+
+
+# -- the replay calls held to the integer layers -----------------------------------------------------------
+@pytest.mark.parametrize("seed", range(200))
+def test_morpho_call_matches_the_integer_layer(seed):
+    from backtest.models.lending import morpho_blue_call
+    from backtest.protocols import morpho_blue as mb
+
+    rng = np.random.default_rng(seed)
+    lltv = float(rng.choice([0.77, 0.86, 0.915, 0.945]))
+    lltv_wad = round(lltv * 1e18)
+    price = float(rng.uniform(500, 5_000))  # USDC per WETH
+    coll = float(rng.uniform(0.1, 1_000))  # WETH
+    hf = float(rng.uniform(0.5, 0.999))
+    debt = coll * price * lltv / hf  # USDC, liquidatable
+    d_raw, c_raw = int(debt * 1e6), int(coll * 1e18)
+    oracle = int(price * 1e36 * 10 ** (6 - 18))
+    shares = d_raw * 10**6  # the sole borrower of a fresh market
+    bonus = morpho_lif(lltv) - 1
+    repaid, seized, _, whole, ok = morpho_blue_call(np.zeros(1), d_raw / 1e6, 1.0, c_raw / 1e18, oracle / 1e24, bonus,
+                                                    0.0, 0.0, 0.0)
+    assert ok
+    market = dict(lltv=lltv_wad, oracle_price=oracle, borrow_shares=shares, collateral=c_raw,
+                  total_borrow_assets=d_raw, total_borrow_shares=shares, total_supply_assets=2 * d_raw)
+    if not whole:  # the collateral covers the whole debt at LIF: repay every share
+        exact = mb.liquidate(**market, repaid_shares=shares)
+        assert repaid == pytest.approx(exact.repaid_assets / 1e6, rel=1e-9)
+        assert seized == pytest.approx(exact.seized_assets / 1e18, rel=1e-9)
+        assert exact.bad_debt_assets == 0
+    else:  # all the collateral goes: the rest of the debt is bad debt
+        exact = mb.liquidate(**market, seized_assets=c_raw)
+        assert seized == c_raw / 1e18
+        assert repaid == pytest.approx(exact.repaid_assets / 1e6, rel=1e-9, abs=2e-6)
+        assert (d_raw / 1e6 - repaid) == pytest.approx(exact.bad_debt_assets / 1e6, rel=1e-9, abs=2e-6)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_compound_v2_call_matches_the_integer_layer_on_stablecoin_repays(seed):
+    # a 6-decimal repay (USDC against cETH): the contract's seize-ratio grid is 1e-12 relative fine here, so
+    # the exact formula the replay uses matches to 1e-9 (18-decimal repays differ by up to 1/ratio:
+    # docs/protocols.md)
+    from backtest.models.lending import compound_v2_call
+    from backtest.protocols import compound_v2 as c2
+
+    rng = np.random.default_rng(seed)
+    price = float(rng.uniform(500, 5_000))
+    er = int(rng.uniform(0.019, 0.021) * 1e28)  # underlying per cToken × 1e18 (ETH 18 dec, cToken 8 dec)
+    debt = float(rng.uniform(100, 1e6))
+    repay_raw = int(debt * 0.5 * 1e6)
+    seize = c2.liquidate_calculate_seize_tokens(price_borrowed=10**30, price_collateral=int(price * 1e18),
+                                                exchange_rate=er, liquidation_incentive=108 * 10**16,
+                                                repay_amount=repay_raw)
+    repaid, seized, fee, whole, ok = compound_v2_call(np.array([0.5, 0.028]), repay_raw / 1e6 * 2, 1.0, 1e12,
+                                                      price, 0.08, 0.0, 0.0, 0.0)
+    assert ok and not whole
+    assert repaid == pytest.approx(repay_raw / 1e6, rel=1e-12)
+    assert seized == pytest.approx(seize * er / 1e18 / 1e18, rel=1e-9)  # cTokens × rate = underlying
+    liq, prot, _ = c2.seize_split(seize, er)
+    assert fee == pytest.approx(prot * er / 1e36, rel=1e-6, abs=1e-12)
