@@ -203,3 +203,48 @@ def test_comet_config_errors(text, message):
         text = text.replace("[rules.market]\n", '[rules.market]\nliquidation = "comet"\n')
     with pytest.raises(ConfigError, match=message):
         parse_config(tomllib.loads(RUN + head + text))
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_replay_absorb_matches_the_integer_layer(seed):
+    """The engine's absorb (both engines) against ``backtest.protocols.comet.absorb_account``: the user's
+    credit left as base supply, the debt extinguished and the penalty, within 1e-9."""
+    from backtest.protocols import comet as exact
+
+    rng = np.random.default_rng(seed)
+    # the same numbers in both layers: 8-decimal prices, balances in whole raw units
+    p_weth, p_wbtc = round(rng.uniform(800, 4_000), 8), round(rng.uniform(10_000, 60_000), 8)
+    weth, wbtc = round(rng.uniform(0.5, 200), 18), round(float(rng.choice([0.0, rng.uniform(0.01, 5)])), 8)
+    value_lcf = weth * p_weth * 0.895 + wbtc * p_wbtc * 0.77
+    debt = round(value_lcf * float(rng.uniform(1.001, 1.4)), 6)  # liquidatable
+    prices = np.array([[1.0, p_wbtc, p_weth]])
+    book = Book(np.array([[0.0, wbtc, weth]]), np.array([[debt, 0.0, 0.0]]))
+    p = comet_params([0.0, 0.77, 0.895], [0.0, 0.70, 0.825], [0.0, 0.95, 0.95], assets=["USDC", "WBTC", "WETH"])
+    ints = exact.absorb_account(
+        base_decimals=6, base_price=10**8, base_supply_index=10**15, base_borrow_index=10**15,
+        principal=-round(debt * 1e6), collateral={"WBTC": round(wbtc * 1e8), "WETH": round(weth * 1e18)},
+        assets={"WBTC": (8, round(p_wbtc * 1e8), 77 * 10**16, 95 * 10**16),
+                "WETH": (18, round(p_weth * 1e8), 895 * 10**15, 95 * 10**16)})
+    tol = 1e-9 * (weth * p_weth + wbtc * p_wbtc) + 2e-6  # 1e-9 of the value, plus the raw-unit floors
+    for engine in ENGINES:
+        r = engine(prices, book, Events.empty(), p)
+        assert r.final_collateral[0, 1:].tolist() == [0.0, 0.0]  # everything absorbed
+        assert r.final_collateral[0, 0] == pytest.approx(ints.new_balance / 1e6, abs=tol)
+        assert r.liquidations.debt_repaid_usd.sum() == pytest.approx(ints.repay_amount / 1e6, rel=1e-9)
+        assert r.liquidations.penalty_usd.sum() == pytest.approx(ints.penalty_usd / 1e8, abs=tol)
+        base_paid = max(r.liquidations.debt_repaid_usd.sum(), r.final_collateral[0, 0] + debt)
+        assert base_paid == pytest.approx(ints.base_paid_out / 1e6, abs=tol)
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_store_front_price_matches_quote_collateral(seed):
+    from backtest.protocols import comet as exact
+
+    rng = np.random.default_rng(seed)
+    price, base_amount = float(rng.uniform(500, 5_000)), float(rng.uniform(100, 1e6))
+    lf = float(rng.choice([0.9, 0.93, 0.95]))
+    got = exact.quote_collateral(asset_price=round(price * 1e8), base_price=10**8, liquidation_factor=round(lf * 1e18),
+                                 store_front_price_factor=6 * 10**17, asset_decimals=18, base_decimals=6,
+                                 base_amount=round(base_amount * 1e6))
+    store = round(price * 1e8) / 1e8 * (1 - 0.6 * (1 - lf))  # the replay's store-front price (backtest.models.comet)
+    assert got / 1e18 == pytest.approx(round(base_amount * 1e6) / 1e6 / store, rel=1e-9)
