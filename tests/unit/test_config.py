@@ -96,7 +96,7 @@ def test_invalid_configs_name_the_key(edit, expected):
 
 
 @pytest.mark.parametrize("snippet, expected", [
-    ('[market]\nliquidation = "comet"\n', "market.liquidation: 'comet' is not implemented yet"),
+    ('[market]\nliquidation = "liquity"\n', "market.liquidation: 'liquity' is not implemented yet"),
     ('[market]\nliquidation = "aavee"\n', "market.liquidation: invalid value 'aavee'; did you mean 'aave'?"),
     ('[market]\nslippage = "depth"\n', "market.slippage: 'depth' is not implemented yet"),
     ('[market]\nclose_factor = 0\n', "market.close_factor: must satisfy 0 < close_factor ≤ 1"),
