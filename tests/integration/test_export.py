@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from backtest.cli.main import cli
+from backtest.outputs.metrics import METRICS
 from tests.dbutil import build, replay
 from tests.unit.test_scenarios import HEAD, POSITIONS, _prices
 
@@ -28,7 +29,7 @@ def test_export_writes_every_table_of_the_run(tmp_path: Path) -> None:
     metrics = con.execute("SELECT rule, scenario, metric, value FROM run_metrics WHERE run_id = ? "
                           "ORDER BY rule, scenario, metric", [out.run_id]).fetchall()
     con.close()
-    assert want["liquidations"] > 0 and want["run_metrics"] == 3 * 12 + 8 and want["account_states"] > 0
+    assert want["liquidations"] > 0 and want["run_metrics"] == 3 * len(METRICS) + 8 and want["account_states"] > 0
     res = CliRunner().invoke(cli, ["export", out.run_id, "--out", str(tmp_path / "pq"), "--db", str(db)])
     assert res.exit_code == 0, res.output
     for table, n in want.items():
