@@ -159,11 +159,8 @@ def _parse_var(table: Mapping[str, Any], where: str, assets: Mapping[str, Any]) 
                                      _borrow(t, w, assets, "borrow_asset" in table.get("portfolio", {})))}
 
 
-def _canonical_scan(rule) -> dict:
-    return {"portfolio": vars(rule.setting("portfolio")).copy()}
-
-
-def _canonical_var(rule) -> dict:
+def _canonical(rule) -> dict:
+    """Both kinds: the resolved ``[rules.portfolio]`` settings."""
     return {"portfolio": vars(rule.setting("portfolio")).copy()}
 
 
@@ -342,12 +339,12 @@ def _compile_var(rule, data, base):
 
 
 SCAN = register(Kind(
-    name="portfolio-scenario", keys=("portfolio",), parse=_parse_scan, canonical=_canonical_scan,
+    name="portfolio-scenario", keys=("portfolio",), parse=_parse_scan, canonical=_canonical,
     compile=_compile_scan, asset_schema=_scan_asset,
     summary="SPAN-like: equity ≥ the worst loss over price-scan scenarios (psr per asset)",
 ))
 VAR = register(Kind(
-    name="portfolio-var", keys=("portfolio",), parse=_parse_var, canonical=_canonical_var,
+    name="portfolio-var", keys=("portfolio",), parse=_parse_var, canonical=_canonical,
     compile=_compile_var, asset_schema=_var_asset,
     summary="equity ≥ historical / filtered-historical VaR or ES of the account over a horizon",
 ))
