@@ -126,7 +126,8 @@ def requirement_at(kp, c, d, pc, pd, t):
     v = np.empty(c.shape[0])
     for k in range(c.shape[0]):
         v[k] = c[k] * pc[t, k] - d[k] * pd[t, k]
-    return requirement_of(kp.mode, kp.G, g, n, kp.kidx[g], v, np.empty(max(n, 1)))
+    scratch = v if kp.mode == MODE_NONE else np.empty(max(n, 1))  # per-asset scans need no loss vector
+    return requirement_of(kp.mode, kp.G, g, n, kp.kidx[g], v, scratch)
 
 
 @njit(cache=True, nogil=True, inline="always")
