@@ -165,16 +165,19 @@ def _fsum_safe(values: list[float]) -> float:
 
 
 LEVEL_FACTOR = 16  # each skipping level's blocks are this many times the next one's
+MAX_BLOCK = 65_536  # the largest default block (9 days of 12-second blocks)
 
 
 def default_levels(n_steps: int) -> list[int]:
-    """Skipping levels for a grid of ``n_steps``: 16, 256, 4,096, … steps, up to the grid's length.
+    """Skipping levels for a grid of ``n_steps``: 16, 256, 4,096, 65,536 steps, up to the grid's length.
 
     A 2,000-step crash day gets the classic two levels (256, 16); a year of 12-second blocks (2.6 M
-    steps) gets five, so a calm account is cleared a million steps at a time.
+    steps) gets four, so a calm account is cleared 65,536 steps at a time. A fifth level of 1,048,576
+    steps costs more than it saves there (measured: bench/RESULTS.md, issue #8): over a million steps
+    the price range of a block is so wide that most accounts fail its bound anyway.
     """
     sizes = [FINE_BLOCK, COARSE_BLOCK]
-    while sizes[-1] * LEVEL_FACTOR <= n_steps:
+    while sizes[-1] * LEVEL_FACTOR <= min(n_steps, MAX_BLOCK):
         sizes.append(sizes[-1] * LEVEL_FACTOR)
     return sizes[::-1]
 

@@ -107,6 +107,8 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
     n_note = 0
     c0 = np.empty(K)
     d0 = np.empty(K)
+    held_c = np.empty(K, dtype=np.int64)
+    held_d = np.empty(K, dtype=np.int64)
     n_levels = levels.shape[0]
     evaluated = 0
     for a in range(A):
@@ -133,11 +135,24 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
                             if s > 0:
                                 # no call can pay for itself and nothing changes: only bad debt may accrue
                                 if s == 2:
+                                    # the same sums as an evaluated step, over the held legs only (a zero
+                                    # balance adds an exact 0.0), in the same asset order
+                                    nd = 0
+                                    nc = 0
+                                    for k in range(K):
+                                        if d[k] != 0.0:
+                                            held_d[nd] = k
+                                            nd += 1
+                                        if c[k] != 0.0:
+                                            held_c[nc] = k
+                                            nc += 1
                                     for tt in range(t, stop):
                                         dd = 0.0
+                                        for q in range(nd):
+                                            dd += d[held_d[q]] * pd[tt, held_d[q]]
                                         cc = 0.0
-                                        for k in range(K):
-                                            dd += d[k] * pd[tt, k]
+                                        for q in range(nc):
+                                            k = held_c[q]
                                             if eligible(kp, r, tt, k):
                                                 cc += c[k] * pc[tt, k]
                                         if dd > cc:

@@ -24,7 +24,8 @@ compiled form) — a rule kind with another requirement supplies the same seven 
     without a bound returns False and is evaluated every step: correct, slower)
 ``stuck(kp, level, b, r, c, d, gas, share) -> int``
     for an account that may be liquidatable in the block: 1 if provably no liquidation call can pay for
-    itself anywhere in it (``max_i min(share · max d_j·p_j, c_i·p_i / (1 + LB_i)) · LB_i ≤ gas``: a model
+    itself anywhere in it (``max_i min(share · max d_j·p_j, c_i·p_i / (1 + LB_i)) · LB_i ≤ gas`` over the
+    collateral legs ``i`` a call could choose — the largest by value — : a model
     repays at most ``share · d_j`` (its ``max_share``) and takes collateral at ``1 + LB`` times the debt repaid, at most ``c_i``) and it cannot
     be under water, 2 if no call can pay but it may be under water (the kernel then adds its
     unrealised bad debt step by step), 0 otherwise (a kind without this bound returns 0)
@@ -176,19 +177,31 @@ def stuck(kp, level, b, r, c, d, gas, share):
             upper_debt += v
             if v > dmax:
                 dmax = v
-    best = 0.0  # the most any call could earn before gas: max over collateral i of
-    keeps = False  # min(share·d_j·p_j, c_i·p_i / (1 + LB_i))·LB_i; and some collateral stays eligible all block
+    # A call seizes the largest eligible collateral by value at its step, which is worth at least the largest
+    # lower bound ``c·p_min`` of any collateral eligible all block: only legs whose upper bound reaches that
+    # floor are candidates (float rounding is monotone, so this is exact).
+    floor = 0.0
+    keeps = False  # some collateral stays eligible all block: no write-off can happen in it
     lower_coll = 0.0
     for k in range(c.shape[0]):
-        if c[k] > 0 and kp.ltmax[b, r, k] > 0:
-            lb = kp.lbmax[b, r, k]
-            v = min(share * dmax * lb, c[k] * kp.pcmax[b, k] * lb / (1.0 + lb))
-            if v > best:
-                best = v
         if c[k] != 0.0 and kp.ltmin[b, r, k] > 0:
             keeps = True
-            lower_coll += c[k] * kp.pcmin[b, k]
-    if not keeps or best * (1.0 + 1e-9) > gas:
+            v = c[k] * kp.pcmin[b, k]
+            lower_coll += v
+            if v > floor:
+                floor = v
+    if not keeps:
+        return 0
+    best = 0.0  # the most any call could earn before gas: max over candidate collateral i of
+    for k in range(c.shape[0]):  # min(share·d_j·p_j, c_i·p_i / (1 + LB_i))·LB_i
+        if c[k] > 0 and kp.ltmax[b, r, k] > 0:
+            top = c[k] * kp.pcmax[b, k]
+            if top >= floor:
+                lb = kp.lbmax[b, r, k]
+                v = min(share * dmax * lb, top * lb / (1.0 + lb))
+                if v > best:
+                    best = v
+    if best * (1.0 + 1e-9) > gas:
         return 0
     return 1 if lower_coll >= upper_debt else 2
 

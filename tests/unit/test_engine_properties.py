@@ -461,3 +461,26 @@ def test_fast_engine_skips_accounts_that_cannot_become_liquidatable() -> None:
     ref = replay_reference(crashed, book, Events.empty(), params)
     for f in LIQUIDATION_FIELDS:
         np.testing.assert_array_equal(getattr(res.liquidations.sorted(), f), getattr(ref.liquidations.sorted(), f))
+
+
+def test_dust_bound_looks_only_at_collateral_a_call_could_choose() -> None:
+    # Under water for the whole path, yet no call can pay its gas: a call seizes the largest collateral by
+    # value (USDC, 20 USD at LB 4 %: at most 20·0.04/1.04 ≈ 0.77 USD < gas 1). The small WBTC leg (10 USD at
+    # LB 15 %, 1.30 USD) is never chosen while USDC is worth more, so its bonus must not block the bound. The
+    # kernel should skip the account's blocks (adding its unrealised bad debt) and agree with the reference.
+    rng = np.random.default_rng(7)
+    T = 4096
+    prices = np.empty((T, 3))  # DAI, USDC, WBTC
+    prices[:, 0] = 1.0 + rng.uniform(-1e-3, 1e-3, T)
+    prices[:, 1] = 1.0 + rng.uniform(-1e-3, 1e-3, T)
+    prices[:, 2] = 40_000.0 * np.exp(np.cumsum(rng.normal(0.0, 2e-3, T)))
+    prices[:, 2] *= 40_000.0 / prices[:, 2].max()  # WBTC never worth more than 10 USD: USDC stays the largest
+    book = Book(collateral=np.array([[0.0, 20.0, 10.0 / 40_000.0]]), debt=np.array([[100.0, 0.0, 0.0]]))
+    params = Params(np.array([0.7, 0.75, 0.7]), np.array([0.77, 0.8, 0.75]), np.array([0.05, 0.04, 0.15]),
+                    close_factor=0.5, gas_usd=1.0)
+    fast = replay_fast(prices, book, Events.empty(), params)
+    ref = replay_reference(prices, book, Events.empty(), params)
+    assert len(fast.liquidations) == len(ref.liquidations) == 0
+    np.testing.assert_array_equal(fast.unrealised_bad_debt, ref.unrealised_bad_debt)
+    assert fast.unrealised_bad_debt.min() > 69.0  # 100 USD owed against at most 30 USD of collateral
+    assert fast.stats["evaluated_account_steps"] == 0
