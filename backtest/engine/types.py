@@ -90,13 +90,18 @@ class Params:
     dust : for the shorthand codes 3–4, what a call that would leave < $1,000 of debt or collateral does:
         0 = nothing (the call reverts), 1 = shrinks to leave exactly $1,000
 
-    The requirement hooks are ``backtest.engine.tables`` (see there); a rule kind with another requirement
+    The requirement hooks are ``backtest.engine.tables`` (see there), or their one-row specialisation
+    ``backtest.engine.plain`` when the tables are one row with no time rows and no depth; a rule kind with another requirement
     passes an object with the same interface (``hooks``, ``pack``, ``liquidation``, ``fees``, ``gas_usd``,
     ``enforce_ltv``, ``borrowing_power``, ``collateral_mask``).
     """
 
-    hooks = "backtest.engine.tables"
+    @property
+    def hooks(self) -> str:
+        """The requirement hooks' module: ``engine.plain`` for one row of vectors, else ``engine.tables``."""
+        from . import plain
 
+        return plain.HOOKS if plain.applies(self) else "backtest.engine.tables"
 
     ltv: np.ndarray
     liquidation_threshold: np.ndarray
@@ -131,9 +136,9 @@ class Params:
         return get(name), np.ascontiguousarray(args, dtype=np.float64)
 
     def pack(self, pc: np.ndarray, pd: np.ndarray, levels: np.ndarray, n_accounts: int):
-        from .tables import pack
+        from . import plain, tables
 
-        return pack(self, pc, pd, levels, n_accounts)
+        return (plain if plain.applies(self) else tables).pack(self, pc, pd, levels, n_accounts)
 
     def borrowing_power(self, collateral: np.ndarray, debt: np.ndarray, first_prices: np.ndarray) -> float:
         from .tables import borrowing_power

@@ -484,3 +484,41 @@ def test_dust_bound_looks_only_at_collateral_a_call_could_choose() -> None:
     np.testing.assert_array_equal(fast.unrealised_bad_debt, ref.unrealised_bad_debt)
     assert fast.unrealised_bad_debt.min() > 69.0  # 100 USD owed against at most 30 USD of collateral
     assert fast.stats["evaluated_account_steps"] == 0
+
+
+def test_plain_hooks_give_the_general_tables_results_bit_for_bit() -> None:
+    # kind = "asset" runs the one-row hooks (engine.plain); the same numbers given as a time-row table
+    # (update_index all 0) run the general ones (engine.tables). Every output must be identical.
+    from dataclasses import replace
+
+    rng = np.random.default_rng(11)
+    T, K, A = 1500, 4, 300
+    prices = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 4e-3, (T, K)), axis=0))
+    prices[T // 2:, 1] *= 0.6  # a crash of asset 1 mid-path
+    collateral = rng.uniform(0.0, 10.0, (A, K)) * (rng.uniform(size=(A, K)) < 0.5)
+    debt = np.zeros((A, K))
+    lt = np.array([0.8, 0.85, 0.0, 0.7])
+    j = rng.integers(0, K, A)
+    debt[np.arange(A), j] = (collateral @ (prices[0] * lt)) * rng.uniform(0.5, 1.05, A) / prices[0, j]
+    collateral[np.arange(A), j] = 0.0
+    ev = Events(account=rng.integers(0, A, 200), step=np.sort(rng.integers(0, T, 200)),
+                asset=rng.integers(0, K, 200), action=rng.integers(0, 4, 200).astype(np.int8),
+                amount=rng.uniform(0.0, 3.0, 200))
+    plain = Params(lt * 0.9, lt, np.array([0.05, 0.1, 0.05, 0.15]), close_factor=0.5, gas_usd=5.0,
+                   enforce_ltv=True)
+    general = replace(plain, update_index=np.zeros(T, dtype=np.int64))
+    assert plain.hooks == "backtest.engine.plain" and general.hooks == "backtest.engine.tables"
+    book = Book(collateral, debt)
+    a, b = replay_fast(prices, book, ev, plain), replay_fast(prices, book, ev, general)
+    assert len(a.liquidations) > 0 and a.unrealised_bad_debt.max() > 0
+    for f in LIQUIDATION_FIELDS:
+        np.testing.assert_array_equal(getattr(a.liquidations, f), getattr(b.liquidations, f))
+    for f in ("realised_bad_debt", "unrealised_bad_debt", "liquidation_calls", "collateral_usd", "debt_usd",
+              "written_off", "final_collateral", "final_debt"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    assert (a.capped_events_usd, a.blocked_borrow_usd, a.blocked_withdraw_usd) == \
+        (b.capped_events_usd, b.blocked_borrow_usd, b.blocked_withdraw_usd)
+    assert a.stats == b.stats
+    ref = replay_reference(prices, book, ev, plain)
+    np.testing.assert_array_equal(ref.unrealised_bad_debt, a.unrealised_bad_debt)
+    np.testing.assert_array_equal(ref.final_debt, a.final_debt)
