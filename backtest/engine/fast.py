@@ -26,6 +26,7 @@ from itertools import accumulate
 import numpy as np
 from .blocks import block_bounds, block_reduce  # noqa: F401  (re-exported for benches and tests)
 from .kernels import kernel_for
+from .totals import running_totals
 from .types import Book, Events, Liquidations, ReplayResult
 
 COARSE_BLOCK = 256
@@ -76,12 +77,16 @@ def _special_counts(start_col: np.ndarray, steps: np.ndarray, old: np.ndarray, n
     return out
 
 
+_SMALL, _LARGE = 2.0 ** -960, 2.0 ** 960  # where partial sums can neither overflow nor become subnormal
+
+
 def exact_totals(start: np.ndarray, log_i: np.ndarray, log_f: np.ndarray, T: int, side: int) -> np.ndarray:
     """Per-step, per-asset totals of a balance matrix after each step, summed exactly then rounded once.
 
     Summing the balances exactly (not a running float sum of changes) keeps totals non-negative, exactly 0
     when every balance is 0, and within one rounding of the true value whatever the spread of magnitudes.
-    Integers are scaled per asset by the smallest binary exponent present, so they stay a few words long.
+    Values well inside float range are summed by the compiled ``totals.running_totals`` (exact partials);
+    others as integers scaled per asset by the smallest binary exponent present (a few words long).
     """
     K = start.shape[1]
     out = np.empty((T, K))
@@ -96,6 +101,11 @@ def exact_totals(start: np.ndarray, log_i: np.ndarray, log_f: np.ndarray, T: int
             special = _special_counts(col, log_i[rows, 0], old, new, T)
             col, old, new = (np.where(np.isfinite(x), x, 0.0) for x in (col, old, new))
         nonzero = np.concatenate([col[col != 0], old[old != 0], new[new != 0]])
+        if special is None and len(nonzero) and _SMALL <= np.abs(nonzero).min() and np.abs(nonzero).max() <= _LARGE:
+            # well inside float range: the compiled exact sums (the same correctly rounded values)
+            out[:, k] = running_totals(np.ascontiguousarray(col), np.ascontiguousarray(log_i[rows, 0]),
+                                       np.ascontiguousarray(old), np.ascontiguousarray(new), T)
+            continue
         if not len(nonzero):
             out[:, k] = 0.0
             _apply_special(out, k, special)

@@ -522,3 +522,27 @@ def test_plain_hooks_give_the_general_tables_results_bit_for_bit() -> None:
     ref = replay_reference(prices, book, ev, plain)
     np.testing.assert_array_equal(ref.unrealised_bad_debt, a.unrealised_bad_debt)
     np.testing.assert_array_equal(ref.final_debt, a.final_debt)
+
+
+@given(st.lists(st.floats(0.0, 1e30, allow_subnormal=False), min_size=0, max_size=12),
+       st.lists(st.tuples(st.integers(0, 5), st.floats(0.0, 1e30), st.floats(0.0, 1e30)), max_size=30))
+@example([1.0, 2.0 ** -53], [(0, 0.0, 2.0 ** -53)])  # 1 + 2⁻⁵³ + 2⁻⁵³: the halfway case needs the correction
+@example([2.0 ** 53, 1.0], [(1, 1.0, 0.0), (2, 0.0, 1.0)])
+@example([1e16, 1.0, -0.0], [(0, 1e16, 0.0), (3, 1.0, 0.0)])  # total falls to exactly 0
+def test_compiled_running_totals_are_the_exact_sums_rounded_once(start, changes) -> None:
+    from fractions import Fraction
+
+    from backtest.engine.totals import running_totals
+
+    T = 6
+    changes = sorted(changes, key=lambda x: x[0])
+    steps = np.array([s for s, _, _ in changes], dtype=np.int64)
+    old = np.array([o for _, o, _ in changes], dtype=np.float64)
+    new = np.array([n for _, _, n in changes], dtype=np.float64)
+    got = running_totals(np.array(start, dtype=np.float64), steps, old, new, T)
+    exact = sum((Fraction(v) for v in start), Fraction(0))
+    want = []
+    for t in range(T):
+        exact += sum((Fraction(n) - Fraction(o) for s, o, n in changes if s == t), Fraction(0))
+        want.append(float(exact))
+    assert got.tolist() == want
