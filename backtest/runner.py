@@ -106,16 +106,11 @@ def _price_order(ki: np.ndarray, ts: np.ndarray, rnd: np.ndarray) -> np.ndarray 
             return None
         return np.lexsort((rnd, ts, ki))
     key = (ki << 52) | ts
-    step = np.diff(key)
-    if (step >= 0).all():
-        tie = np.flatnonzero(step == 0)
-        if not len(tie) or (rnd[tie + 1] >= rnd[tie]).all():
-            return None
-        return np.lexsort((rnd, ts, ki))
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    tie = np.flatnonzero(key[1:] == key[:-1])
-    if len(tie) and (rnd[order[tie + 1]] < rnd[order[tie]]).any():
+    order = None if (np.diff(key) >= 0).all() else np.argsort(key, kind="stable")
+    ordered = key if order is None else key[order]
+    tie = np.flatnonzero(ordered[1:] == ordered[:-1])
+    first, second = (tie, tie + 1) if order is None else (order[tie], order[tie + 1])
+    if (rnd[second] < rnd[first]).any():
         return np.lexsort((rnd, ts, ki))
     return order
 

@@ -101,7 +101,8 @@ def exact_totals(start: np.ndarray, log_i: np.ndarray, log_f: np.ndarray, T: int
             special = _special_counts(col, log_i[rows, 0], old, new, T)
             col, old, new = (np.where(np.isfinite(x), x, 0.0) for x in (col, old, new))
         nonzero = np.concatenate([col[col != 0], old[old != 0], new[new != 0]])
-        if special is None and len(nonzero) and _SMALL <= np.abs(nonzero).min() and np.abs(nonzero).max() <= _LARGE:
+        size = np.abs(nonzero)
+        if special is None and len(nonzero) and _SMALL <= size.min() and size.max() <= _LARGE:
             # well inside float range: the compiled exact sums (the same correctly rounded values)
             out[:, k] = running_totals(np.ascontiguousarray(col), np.ascontiguousarray(log_i[rows, 0]),
                                        np.ascontiguousarray(old), np.ascontiguousarray(new), T)

@@ -14,11 +14,11 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from .tables import _by_level
+from .tables import _bound_plain, _by_level, stuck_bound
 
 HOOKS = "backtest.engine.plain"
 
-PlainKp = namedtuple("PlainKp", ["ltv", "lt", "lb", "boff", "pcmin", "pcmax", "pdmax"])
+PlainKp = namedtuple("PlainKp", ["ltv", "lt", "lb", "lt3", "lb3", "boff", "pcmin", "pcmax", "pdmax"])
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -58,67 +58,16 @@ def bonus(kp, r, t, k):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _bound(b, c, d, lt, pcmin, pdmax):
-    has_debt = False
-    upper_debt = 0.0
-    for k in range(d.shape[0]):
-        if d[k] > 0:
-            has_debt = True
-            upper_debt += d[k] * pdmax[b, k]
-    if not has_debt:
-        return True
-    lower_coll = 0.0
-    for k in range(c.shape[0]):
-        if c[k] != 0.0 and lt[k] > 0:
-            lower_coll += c[k] * pcmin[b, k] * lt[k]
-    return lower_coll >= upper_debt
-
-
-@njit(cache=True, nogil=True, inline="always")
 def skip(kp, level, b, r, c, d):
-    """``Σ c·p_min·LT ≥ Σ d·p_max`` over the block (see ``tables.skip``)."""
-    return _bound(kp.boff[level] + b, c, d, kp.lt, kp.pcmin, kp.pdmax)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _stuck(b, c, d, gas, share, lt, lb, pcmin, pcmax, pdmax):
-    dmax = 0.0
-    upper_debt = 0.0
-    for k in range(d.shape[0]):
-        if d[k] > 0:
-            v = d[k] * pdmax[b, k]
-            upper_debt += v
-            if v > dmax:
-                dmax = v
-    floor = 0.0  # candidates: see tables.stuck
-    keeps = False
-    lower_coll = 0.0
-    for k in range(c.shape[0]):
-        if c[k] != 0.0 and lt[k] > 0:
-            keeps = True
-            v = c[k] * pcmin[b, k]
-            lower_coll += v
-            if v > floor:
-                floor = v
-    if not keeps:
-        return 0
-    best = 0.0
-    for k in range(c.shape[0]):
-        if c[k] > 0 and lt[k] > 0:
-            top = c[k] * pcmax[b, k]
-            if top >= floor:
-                v = min(share * dmax * lb[k], top * lb[k] / (1.0 + lb[k]))
-                if v > best:
-                    best = v
-    if best * (1.0 + 1e-9) > gas:
-        return 0
-    return 1 if lower_coll >= upper_debt else 2
+    """``Σ c·p_min·LT ≥ Σ d·p_max`` over the block (``tables.skip`` with the one row)."""
+    return _bound_plain(kp.boff[level] + b, 0, 0, c, d, kp.lt3, kp.pcmin, kp.pdmax)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def stuck(kp, level, b, r, c, d, gas, share):
-    """See ``tables.stuck``: the same bound with one row of thresholds and bonuses."""
-    return _stuck(kp.boff[level] + b, c, d, gas, share, kp.lt, kp.lb, kp.pcmin, kp.pcmax, kp.pdmax)
+    """``tables.stuck`` with the one row of thresholds and bonuses."""
+    return stuck_bound(kp.boff[level] + b, 0, 0, c, d, gas, share, kp.lt3, kp.lt3, kp.lb3, kp.pcmin, kp.pcmax,
+                       kp.pdmax)
 
 
 def applies(params) -> bool:
@@ -139,6 +88,5 @@ def pack(params, pc: np.ndarray, pd: np.ndarray, levels: np.ndarray, n_accounts:
     pdmax = pcmax if pd is pc else _by_level(pd, sizes, "max")
     boff = np.zeros(len(levels), dtype=np.int64)
     boff[1:] = np.cumsum([len(x) for x in pcmin])[:-1]
-    return PlainKp(np.ascontiguousarray(ltv3[0, 0]), np.ascontiguousarray(lt3[0, 0]),
-                   np.ascontiguousarray(lb3[0, 0]), boff,
+    return PlainKp(ltv3[0, 0], lt3[0, 0], lb3[0, 0], lt3, lb3, boff,  # (K,) vectors, and (1, 1, K) for the bounds
                    *(np.ascontiguousarray(np.concatenate(x)) for x in (pcmin, pcmax, pdmax)))

@@ -120,7 +120,8 @@ def bonus(kp, r, t, k):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _bound_plain(b, r, c, d, ltmin, pcmin, pdmax):
+def _bound_plain(b, bl, r, c, d, ltmin, pcmin, pdmax):
+    """The skip bound at price block ``b`` with thresholds ``ltmin[bl, r]`` (``engine.plain``: bl = r = 0)."""
     has_debt = False
     upper_debt = 0.0
     for k in range(d.shape[0]):
@@ -131,8 +132,8 @@ def _bound_plain(b, r, c, d, ltmin, pcmin, pdmax):
         return True
     lower_coll = 0.0
     for k in range(c.shape[0]):
-        if c[k] != 0.0 and ltmin[b, r, k] > 0:
-            lower_coll += c[k] * pcmin[b, k] * ltmin[b, r, k]
+        if c[k] != 0.0 and ltmin[bl, r, k] > 0:
+            lower_coll += c[k] * pcmin[b, k] * ltmin[bl, r, k]
     return lower_coll >= upper_debt
 
 
@@ -163,17 +164,24 @@ def skip(kp, level, b, r, c, d):
     if kp.haircut:
         return _bound_haircut(kp.boff[level] + b, r, c, d, kp.ltmin, kp.pcmin, kp.pcmax, kp.pdmax, kp.depthmin,
                               kp.hk, kp.hfloor)
-    return _bound_plain(kp.boff[level] + b, r, c, d, kp.ltmin, kp.pcmin, kp.pdmax)
+    b = kp.boff[level] + b
+    return _bound_plain(b, b, r, c, d, kp.ltmin, kp.pcmin, kp.pdmax)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def stuck(kp, level, b, r, c, d, gas, share):
     b = kp.boff[level] + b
+    return stuck_bound(b, b, r, c, d, gas, share, kp.ltmin, kp.ltmax, kp.lbmax, kp.pcmin, kp.pcmax, kp.pdmax)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def stuck_bound(b, bl, r, c, d, gas, share, ltmin, ltmax, lbmax, pcmin, pcmax, pdmax):
+    """``stuck`` at price block ``b`` with thresholds and bonuses ``[bl, r]`` (``engine.plain``: bl = r = 0)."""
     dmax = 0.0
     upper_debt = 0.0
     for k in range(d.shape[0]):
         if d[k] > 0:
-            v = d[k] * kp.pdmax[b, k]
+            v = d[k] * pdmax[b, k]
             upper_debt += v
             if v > dmax:
                 dmax = v
@@ -184,9 +192,9 @@ def stuck(kp, level, b, r, c, d, gas, share):
     keeps = False  # some collateral stays eligible all block: no write-off can happen in it
     lower_coll = 0.0
     for k in range(c.shape[0]):
-        if c[k] != 0.0 and kp.ltmin[b, r, k] > 0:
+        if c[k] != 0.0 and ltmin[bl, r, k] > 0:
             keeps = True
-            v = c[k] * kp.pcmin[b, k]
+            v = c[k] * pcmin[b, k]
             lower_coll += v
             if v > floor:
                 floor = v
@@ -194,10 +202,10 @@ def stuck(kp, level, b, r, c, d, gas, share):
         return 0
     best = 0.0  # the most any call could earn before gas: max over candidate collateral i of
     for k in range(c.shape[0]):  # min(share·d_j·p_j, c_i·p_i / (1 + LB_i))·LB_i
-        if c[k] > 0 and kp.ltmax[b, r, k] > 0:
-            top = c[k] * kp.pcmax[b, k]
+        if c[k] > 0 and ltmax[bl, r, k] > 0:
+            top = c[k] * pcmax[b, k]
             if top >= floor:
-                lb = kp.lbmax[b, r, k]
+                lb = lbmax[bl, r, k]
                 v = min(share * dmax * lb, top * lb / (1.0 + lb))
                 if v > best:
                     best = v

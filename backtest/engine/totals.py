@@ -16,7 +16,7 @@ from numba import njit
 
 @njit(cache=True, nogil=True, inline="always")
 def _add(part, n, x):
-    """Add ``x`` to the partials ``part[:n]`` exactly; returns the new count (``part`` has room: see below)."""
+    """Add ``x`` to the partials ``part[:n]`` exactly (``part`` has room for n + 1); returns the new count."""
     i = 0
     for j in range(n):
         y = part[j]
@@ -58,6 +58,14 @@ def _rounded(part, n):
     return hi
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _push(part, n, x):
+    """``_add`` with room made first: (partials, count)."""
+    if n + 1 >= part.shape[0]:
+        part = np.concatenate((part, np.empty(part.shape[0])))
+    return part, _add(part, n, x)
+
+
 @njit(cache=True, nogil=True)
 def running_totals(start, steps, old, new, n_steps):
     """Per step ``t < n_steps``: the exact sum of ``start`` plus every change ``new − old`` at steps ≤ t,
@@ -67,9 +75,7 @@ def running_totals(start, steps, old, new, n_steps):
     n = 0
     for v in start:
         if v != 0.0:
-            if n + 1 >= part.shape[0]:
-                part = np.concatenate((part, np.empty(part.shape[0])))
-            n = _add(part, n, v)
+            part, n = _push(part, n, v)
     cur = _rounded(part, n)
     i = 0
     m = steps.shape[0]
@@ -78,9 +84,7 @@ def running_totals(start, steps, old, new, n_steps):
             while i < m and steps[i] == t:
                 for x in (new[i], -old[i]):
                     if x != 0.0:
-                        if n + 1 >= part.shape[0]:
-                            part = np.concatenate((part, np.empty(part.shape[0])))
-                        n = _add(part, n, x)
+                        part, n = _push(part, n, x)
                 i += 1
             cur = _rounded(part, n)
         out[t] = cur
