@@ -113,6 +113,19 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
 
+    @contextmanager
+    def _one_thread(self) -> Iterator[None]:
+        """DuckDB on one thread for a bulk write: its appends then fill whole row groups that are compressed
+        once at commit, instead of per-thread partial row groups that the checkpoint at close merges and
+        compresses again. Measured on the end-to-end benchmark's 612,000 result rows: write and close 0.86 s
+        instead of 1.12 s, and a 32 MiB database instead of 51 MiB (bench/RESULTS.md, issue #8)."""
+        threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
+        self.con.execute("SET threads = 1")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET threads = {int(threads)}")
+
     # -- schema -------------------------------------------------------------------------------
     def _ensure_schema(self) -> None:
         for name in schema_files():
@@ -230,7 +243,7 @@ class Store:
     def write_run(self, run: dict[str, Any], tables: dict[str, pa.Table | pd.DataFrame]) -> None:
         """Store one run's rows, replacing any earlier rows of the same ``run_id``, in one transaction."""
         run_id = run["run_id"]
-        with self._transaction():
+        with self._one_thread(), self._transaction():
             for table in ("runs", "run_metrics", "liquidations", "timeseries", "account_states"):
                 self.con.execute(f"DELETE FROM {ident(table)} WHERE run_id = ?", [run_id])
             cols = list(run)

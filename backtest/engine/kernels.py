@@ -98,6 +98,37 @@ def _generated(model_module: str, model_name: str, hooks: str):
 COMPILE_NOTICE = "compiling kernels, first run only"
 
 
+def _first_call(x):
+    return x + 1.0
+
+
+_first_call_jit = None
+
+
+def warm_up() -> None:
+    """Set up numba's compile target (it imports its typing and lowering registries on the first call of
+    any compiled function: ≈ 0.27 s, the bulk of loading a cached kernel). Harmless to repeat; a failure
+    here is left to the real call to report."""
+    global _first_call_jit
+    try:
+        if _first_call_jit is None:
+            from numba import njit
+
+            _first_call_jit = njit(cache=True, nogil=True)(_first_call)
+        _first_call_jit(1.0)
+    except Exception:  # noqa: BLE001  (only an optimisation)
+        pass
+
+
+def warm_up_in_background() -> threading.Thread:
+    """``warm_up`` on a daemon thread, to overlap with work that releases the GIL (DuckDB reads): join it
+    before the first kernel call. Measured on the end-to-end benchmark: reads and kernel load 0.42–0.47 s
+    together instead of 0.59–0.66 s one after the other."""
+    thread = threading.Thread(target=warm_up, name="mbt-numba-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def _marker(model_call, hooks: str) -> Path:
     import numba
 
