@@ -72,6 +72,22 @@ def resolve_db_path(db: str | None) -> str:
     return db or os.environ.get("MBT_DB") or DEFAULT_DB
 
 
+def _constant_columns(batch) -> dict[str, str]:
+    """The string columns of an Arrow record batch that hold one value in every row (a dictionary column
+    whose dictionary is that one string, no nulls): name → value."""
+    import pyarrow as pa
+
+    out = {}
+    if batch.num_rows == 0:
+        return out
+    for name, col in zip(batch.schema.names, batch.columns):
+        if not pa.types.is_dictionary(col.type) or col.null_count or len(col.dictionary) != 1:
+            continue
+        if pa.types.is_string(col.dictionary.type) or pa.types.is_large_string(col.dictionary.type):
+            out[name] = col.dictionary[0].as_py()
+    return out
+
+
 class Store:
     """A DuckDB database file holding inputs and results.
 
@@ -297,10 +313,26 @@ class Store:
         for table, frame in tables.items():
             if len(frame) == 0:
                 continue
-            self.con.register("_rows", frame)
-            columns = frame.column_names if hasattr(frame, "column_names") else frame.columns
-            names = ", ".join(ident(c) for c in columns)
-            self.con.execute(f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM _rows")
+            if not hasattr(frame, "to_batches"):  # a pandas frame
+                self._insert_rows(table, frame, list(frame.columns), {})
+                continue
+            for batch in frame.to_batches():  # one per outcome for result_tables' tables
+                if batch.num_rows:
+                    consts = _constant_columns(batch)
+                    rows = batch.select([c for c in batch.schema.names if c not in consts]) if consts else batch
+                    self._insert_rows(table, rows, batch.schema.names, consts)
+
+    def _insert_rows(self, table: str, rows: Any, columns: list[str], consts: dict[str, str]) -> None:
+        """INSERT ``rows`` into ``table``; the ``consts`` columns as one value each (a SQL parameter): DuckDB
+        stores a constant vector at a fraction of the cost of the same string repeated per row."""
+        self.con.register("_rows", rows)
+        try:
+            exprs = ", ".join("?" if c in consts else ident(c) for c in columns)
+            order = [c for c in columns if c in consts]
+            values = [consts[c] for c in order]
+            self.con.execute(f"INSERT INTO {ident(table)} ({', '.join(ident(c) for c in columns)}) "
+                             f"SELECT {exprs} FROM _rows", values)
+        finally:
             self.con.unregister("_rows")
 
     RESULT_TABLES = ("runs", "run_metrics", "liquidations", "timeseries", "account_states", "sweep_points")
