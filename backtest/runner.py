@@ -12,6 +12,7 @@ import hashlib
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timezone
 
 import numpy as np
@@ -46,6 +47,7 @@ class RunInputs:
     sources: dict[str, str]
     fingerprint: str
     data: RunData | None = None
+    account_names: Any = None  # the same ids as an Arrow string array (result tables' account column)
 
 
 @dataclass
@@ -184,7 +186,10 @@ def load_inputs(store: Store, cfg: RunConfig) -> RunInputs:
 
     grid_end = _ts(grid[-1])
     store.query("run_accounts", start=start, end=grid_end)
-    accounts = np.asarray(store.query("run_account_ids").fetchnumpy()["account"], dtype=object)
+    # fetched as Arrow: the result tables use this string array as is; the engine side gets Python strings
+    account_names = store.query_arrow("run_account_ids")["account"].combine_chunks()
+    accounts = np.empty(len(account_names), dtype=object)
+    accounts[:] = account_names.to_pylist()  # not .to_numpy(), which imports pandas
     pos = store.query("run_positions", assets=assets).fetchnumpy()
     A, K = len(accounts), len(assets)
     coll = np.zeros((A, K))
@@ -238,7 +243,8 @@ def load_inputs(store: Store, cfg: RunConfig) -> RunInputs:
     if "depth" in needs:
         data.depth_usd = _depth(store, assets, grid, end)
         h.update(np.nan_to_num(data.depth_usd, nan=-1.0).tobytes())
-    return RunInputs(assets, accounts, grid, prices, Book(coll, debt), events, sources, h.hexdigest(), data)
+    return RunInputs(assets, accounts, grid, prices, Book(coll, debt), events, sources, h.hexdigest(), data,
+                     account_names)
 
 
 def _depth(store: Store, assets: list[str], grid: np.ndarray, end: str) -> np.ndarray:
@@ -347,7 +353,8 @@ def run(store: Store, cfg: RunConfig, *, engine: str = "fast", executor: str = "
                        progress=(lambda name: print(f"replayed rule set {name!r}", file=sys.stderr)) if tty else None,
                        notice=lambda text: print(f"mbt: {text}", file=sys.stderr))
     over = across(outcomes)
-    tables = result_tables(run_id, inputs.assets, inputs.accounts, inputs.grid_us, outcomes, over)
+    tables = result_tables(run_id, inputs.assets, inputs.accounts, inputs.grid_us, outcomes, over,
+                           account_names=inputs.account_names)
     store.write_run({
         "run_id": run_id, "name": cfg.name, "created_at": datetime.now(timezone.utc),
         "config_json": config_json, "config_hash": config_hash, "data_fingerprint": inputs.fingerprint,

@@ -159,6 +159,10 @@ class Store:
         """Run ``sql/<name>.sql`` with named parameters."""
         return self.con.execute(sql_text(name), params)
 
+    def query_arrow(self, name: str, **params: Any):
+        """``sql/<name>.sql`` with named parameters, as an Arrow table (strings stay in Arrow buffers)."""
+        return self.con.sql(sql_text(name), params=params or None).to_arrow_table()
+
     def table_exists(self, name: str) -> bool:
         return bool(self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0])

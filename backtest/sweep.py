@@ -128,7 +128,7 @@ def run_sweep(store, doc: Mapping[str, Any], grid: Mapping[str, list[float]], ba
     if cold and notice:
         notice(kernels.COMPILE_NOTICE)
     finished = [skipped]
-    names = names_array(inputs.accounts)
+    names = inputs.account_names if inputs.account_names is not None else names_array(inputs.accounts)
     pending: list = []
 
     def commit(i: int, job, res) -> None:

@@ -204,7 +204,12 @@ class Liquidations:
 
     def sorted(self) -> "Liquidations":
         """Canonical order: by step, then account, keeping call order within an account."""
-        order = np.lexsort((np.arange(len(self)), self.account, self.step))
+        account = np.asarray(self.account)
+        if len(account) < 2 or bool(np.all(account[1:] >= account[:-1])):
+            # account-major, as the fast kernel writes them: a stable sort by step gives the same order
+            order = np.argsort(self.step, kind="stable")
+        else:
+            order = np.lexsort((np.arange(len(self)), self.account, self.step))
         return Liquidations(*(getattr(self, f)[order] for f in LIQUIDATION_FIELDS))
 
 
