@@ -1,13 +1,15 @@
 """The ``mbt`` click group and what every verb shares (``--debug``, ``--db``, one-line errors).
 
-The verb modules (``demo``, ``ingest``, ``ingest_rpc``, ``run``, ``runs``, ``sql``) import this module and
-register themselves on :data:`cli`; ``backtest.cli.main`` imports them all. Nothing here imports a verb,
-so there is no import cycle.
+The verb modules (``demo``, ``ingest``, ``ingest_rpc``, ``run``, ``runs``, ``sql``, …) import this module and
+register themselves on :data:`cli` when imported; ``backtest.cli.main`` names them (:class:`VerbGroup`), and
+a verb's module is imported when that verb is invoked. Nothing here imports a verb, so there is no import
+cycle.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 from typing import Any, Callable
 
@@ -51,7 +53,30 @@ db_option = click.option("--db", "db", default=None, metavar="PATH",
                          help="DuckDB file (default: $MBT_DB, else mbt.duckdb in the current directory).")
 
 
-@click.group(context_settings=CONTEXT)
+class VerbGroup(click.Group):
+    """A click group whose verbs live in modules imported only when a verb is asked for (``verbs``: name →
+    module, each module registering its verb on import): ``mbt run`` then loads neither the RPC sources nor
+    the demo. ``--help`` lists them all."""
+
+    def __init__(self, *args: Any, verbs: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.verbs: dict[str, str] = dict(verbs or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(self.verbs))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in self.verbs:
+            importlib.import_module(self.verbs[name])
+        return self.commands.get(name)
+
+    def load_all(self) -> None:
+        """Import every verb module (for code that walks ``commands``)."""
+        for module in self.verbs.values():
+            importlib.import_module(module)
+
+
+@click.group(cls=VerbGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="mbt")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors (for every command).")
 def cli(debug: bool) -> None:

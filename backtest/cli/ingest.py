@@ -10,12 +10,12 @@ from collections.abc import Callable
 import click
 
 from ..errors import MbtError
-from .base import cli, db_option, debug_option, err
+from .base import VerbGroup, cli, db_option, debug_option, err
 
 FILE_KINDS = ("prices", "positions", "events", "liquidity", "indices")
 
 
-@cli.group("ingest", context_settings={"show_default": True})
+@cli.group("ingest", cls=VerbGroup, verbs={"rpc": "backtest.cli.ingest_rpc"}, context_settings={"show_default": True})
 def ingest() -> None:
     """Load data into the database."""
 

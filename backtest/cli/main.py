@@ -1,4 +1,5 @@
-"""The ``mbt`` command (DESIGN §6): imports the verb modules, which register themselves on the group.
+"""The ``mbt`` command (DESIGN §6): names the verb modules, which register themselves on the group when
+the verb is invoked (so ``mbt run`` imports neither the RPC sources nor the demo).
 
 Errors the user can fix are ``MbtError``: printed as one line on stderr, exit status 2, no traceback
 unless ``--debug``. ``main`` is the console-script entry point (``mbt = backtest.cli.main:main``).
@@ -10,8 +11,13 @@ import logging
 import os
 import sys
 
-from . import demo, derive, export, frontier, ingest, ingest_rpc, params, positions, recommend, report, run, runs, scenarios, sql, sweep  # noqa: F401,E501  (each registers its verb)
 from .base import cli, db_option, debug_option
+
+#: verb → the module that registers it (imported when the verb is invoked; ``ingest rpc`` likewise)
+VERBS = {name: f"backtest.cli.{name}" for name in (
+    "demo", "derive", "export", "frontier", "ingest", "params", "positions", "recommend", "report", "run", "runs",
+    "scenarios", "sql", "sweep")}
+cli.verbs.update(VERBS)
 
 __all__ = ["cli", "db_option", "debug_option", "main"]
 
