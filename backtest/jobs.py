@@ -58,6 +58,17 @@ def run_job(job: Job) -> ReplayResult:
     return ENGINES[job.engine](job.prices, c.book, c.events, c.params, growth=c.growth)
 
 
+def run_job_measured(job: Job) -> tuple[ReplayResult, dict]:
+    """``run_job`` and the replay's metrics, computed where the job ran (in parallel with the other jobs).
+    ``capital_efficiency`` is the rule set's own (baseline None): ``runner.execute`` rescales it by the
+    baseline rule set of the scenario once every job is back."""
+    from .outputs.metrics import compute_metrics
+
+    res = run_job(job)
+    c = job.compiled
+    return res, compute_metrics(res, c.book, job.prices, c.params, None, c.owner)
+
+
 def kernel_pairs(jobs: list[Job]) -> set[tuple]:
     """The (model call, hooks module) pairs the fast engine will need for ``jobs``."""
     out = set()

@@ -24,8 +24,8 @@ from .engine import kernels
 from .engine.types import Book, Events, ReplayResult
 from .errors import ConfigError, MbtError
 from .executors import EXECUTORS, get_executor
-from .jobs import ENGINES, HISTORICAL, Job, expand, kernel_pairs, run_job
-from .outputs.metrics import ACROSS_METRICS, ALL_SCENARIOS, METRICS, across_scenarios, compute_metrics, json_value
+from .jobs import ENGINES, HISTORICAL, Job, expand, kernel_pairs, run_job_measured
+from .outputs.metrics import ACROSS_METRICS, ALL_SCENARIOS, METRICS, across_scenarios, capital_efficiency, json_value
 from .outputs.tables import result_tables
 from .rules import DEPTH_FACTOR, Compiled, RunData
 from .store import Store
@@ -281,16 +281,17 @@ def execute(cfg: RunConfig, inputs: RunInputs, *, engine: str = "fast", executor
     with get_executor(executor, scheduler=scheduler) as ex:
         if notice and executor != "local":
             notice(ex.describe())
-        results = ex.map(run_job, jobs, progress=(lambda i, job: progress(job.label)) if progress else None)
+        results = ex.map(run_job_measured, jobs,
+                         progress=(lambda i, job: progress(job.label)) if progress else None)
     for p in cold:
         kernels.mark_warm(*p)
     outcomes: list[RuleOutcome] = []
     baseline_bp: dict[str, float] = {}
-    for job, res in zip(jobs, results):
-        c = job.compiled
-        m = compute_metrics(res, c.book, job.prices, c.params, baseline_bp.get(job.scenario), c.owner)
-        baseline_bp.setdefault(job.scenario, float(m["borrowing_power_usd"]))
-        outcomes.append(RuleOutcome(job.rule, c, res, m, job.scenario, job.prices[-1]))
+    for job, (res, m) in zip(jobs, results):
+        # the first rule set of each scenario is the baseline of capital_efficiency
+        base = baseline_bp.setdefault(job.scenario, float(m["borrowing_power_usd"]))
+        m["capital_efficiency"] = capital_efficiency(float(m["borrowing_power_usd"]), base)
+        outcomes.append(RuleOutcome(job.rule, job.compiled, res, m, job.scenario, job.prices[-1]))
     return outcomes
 
 

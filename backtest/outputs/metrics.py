@@ -90,12 +90,17 @@ def _compute(result, book, prices, params, baseline_borrowing_power, owner):
         "liquidation_penalty_usd": float(np.sum(liq.penalty_usd)),
         "insolvent_accounts": n_insolvent,
         "borrowing_power_usd": bp,
-        "capital_efficiency": (bp / base) if base > 0 else None,
+        "capital_efficiency": capital_efficiency(bp, base),
         "capped_events_usd": float(result.capped_events_usd),
         "blocked_borrow_usd": float(result.blocked_borrow_usd),
         "blocked_withdraw_usd": float(result.blocked_withdraw_usd),
         **{m: (float(result.stats[m]) if m in result.stats else None) for m in sorted(MODEL_METRICS)},
     }
+
+
+def capital_efficiency(borrowing_power_usd: float, baseline_borrowing_power_usd: float) -> float | None:
+    """A rule set's borrowing power over the baseline rule set's (DESIGN §5); None when the baseline has none."""
+    return (borrowing_power_usd / baseline_borrowing_power_usd) if baseline_borrowing_power_usd > 0 else None
 
 
 def json_value(metric: str, value: float | int | None) -> float | int | None:

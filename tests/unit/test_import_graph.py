@@ -224,3 +224,26 @@ def test_no_import_circles():
             visit(m)
     circles = [sorted(c) for c in comps if len(c) > 1]
     assert circles == []
+
+
+def test_every_verb_module_is_named_in_main_verbs():
+    """Verb modules are imported when their verb is invoked: each one must be named in ``main.VERBS``, and
+    ``mbt --help`` must list every verb without importing them first."""
+    import importlib
+
+    from click.testing import CliRunner
+
+    from backtest.cli.main import VERBS, cli
+
+    listed = CliRunner().invoke(cli, ["--help"])
+    assert listed.exit_code == 0
+    for verb in VERBS:
+        assert f"  {verb} " in listed.output, verb
+    registered = set()
+    for name in MODULES:
+        if name.startswith("backtest.cli.") and name not in ("backtest.cli.main", "backtest.cli.commands"):
+            before = set(cli.commands)
+            importlib.import_module(name)
+            registered |= set(cli.commands) - before
+    assert registered <= set(VERBS), sorted(registered - set(VERBS))
+    assert set(cli.commands) == set(VERBS)
