@@ -72,6 +72,20 @@ def resolve_db_path(db: str | None) -> str:
     return db or os.environ.get("MBT_DB") or DEFAULT_DB
 
 
+def _varying_strings(table) -> bool:
+    """True when a column of the Arrow ``table`` holds strings other than one repeated value: plain strings,
+    or a dictionary column over several of them (account ids, asset names)."""
+    import pyarrow as pa
+
+    for field, column in zip(table.schema, table.columns):
+        typ = field.type
+        if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+            return True
+        if pa.types.is_dictionary(typ) and any(len(chunk.dictionary) > 1 for chunk in column.chunks):
+            return True
+    return False
+
+
 def _constant_columns(batch) -> dict[str, str]:
     """The string columns of an Arrow record batch that hold one value in every row (a dictionary column
     whose dictionary is that one string, no nulls): name → value."""
@@ -128,19 +142,6 @@ class Store:
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-
-    @contextmanager
-    def _one_thread(self) -> Iterator[None]:
-        """DuckDB on one thread for a bulk write: its appends then fill whole row groups that are compressed
-        once at commit, instead of per-thread partial row groups that the checkpoint at close merges and
-        compresses again. Measured on the end-to-end benchmark's 612,000 result rows: write and close 0.86 s
-        instead of 1.12 s, and a 32 MiB database instead of 51 MiB (bench/RESULTS.md, issue #8)."""
-        threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
-        self.con.execute("SET threads = 1")
-        try:
-            yield
-        finally:
-            self.con.execute(f"SET threads = {int(threads)}")
 
     # -- schema -------------------------------------------------------------------------------
     def _ensure_schema(self) -> None:
@@ -263,7 +264,7 @@ class Store:
     def write_run(self, run: dict[str, Any], tables: dict[str, pa.Table | pd.DataFrame]) -> None:
         """Store one run's rows, replacing any earlier rows of the same ``run_id``, in one transaction."""
         run_id = run["run_id"]
-        with self._one_thread(), self._transaction():
+        with self._transaction():
             for table in ("runs", "run_metrics", "liquidations", "timeseries", "account_states"):
                 self.con.execute(f"DELETE FROM {ident(table)} WHERE run_id = ?", [run_id])
             cols = list(run)
@@ -314,17 +315,32 @@ class Store:
             self._insert_tables(tables)
 
     def _insert_tables(self, tables: dict[str, Any]) -> None:
-        for table, frame in tables.items():
-            if len(frame) == 0:
-                continue
-            if not hasattr(frame, "to_batches"):  # a pandas frame
-                self._insert_rows(table, frame, list(frame.columns), {})
-                continue
-            for batch in frame.to_batches():  # one per outcome for result_tables' tables
-                if batch.num_rows:
-                    consts = _constant_columns(batch)
-                    rows = batch.select([c for c in batch.schema.names if c not in consts]) if consts else batch
-                    self._insert_rows(table, rows, batch.schema.names, consts)
+        """Append Arrow tables (or pandas frames) to the store's tables, in the caller's transaction.
+
+        A table with a string column that varies from row to row (account ids) is appended on one DuckDB
+        thread: the appends then fill whole row groups, compressed once at commit, instead of per-thread
+        partial ones that the checkpoint at close merges and compresses again; numeric tables (the
+        per-step time series) keep every thread. Measured (bench/RESULTS.md, issue #8): the end-to-end
+        benchmark's 612,000 result rows went in in 0.86 s instead of 1.12 s, into a 32 MiB file instead
+        of 51 MiB; a year's 5.3 M time-series rows beside them in 2.1 s instead of 2.5 s (one thread for
+        everything: 3.0 s)."""
+        threads = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
+        try:
+            for table, frame in tables.items():
+                if len(frame) == 0:
+                    continue
+                if not hasattr(frame, "to_batches"):  # a pandas frame
+                    self._insert_rows(table, frame, list(frame.columns), {})
+                    continue
+                one = _varying_strings(frame)
+                self.con.execute(f"SET threads = {1 if one else threads}")
+                for batch in frame.to_batches():  # one per outcome for result_tables' tables
+                    if batch.num_rows:
+                        consts = _constant_columns(batch)
+                        rows = batch.select([c for c in batch.schema.names if c not in consts]) if consts else batch
+                        self._insert_rows(table, rows, batch.schema.names, consts)
+        finally:
+            self.con.execute(f"SET threads = {threads}")
 
     def _insert_rows(self, table: str, rows: Any, columns: list[str], consts: dict[str, str]) -> None:
         """INSERT ``rows`` into ``table``; the ``consts`` columns as one value each (a SQL parameter): DuckDB

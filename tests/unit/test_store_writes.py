@@ -1,0 +1,57 @@
+"""Store writes of result rows: one-value string columns as parameters, one thread for string tables."""
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pyarrow as pa
+
+from backtest.store import Store, _constant_columns, _varying_strings
+
+
+def _same(value, n):
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([value]))
+
+
+def _run(run_id):
+    return {"run_id": run_id, "name": "t", "created_at": datetime(2026, 1, 1, tzinfo=timezone.utc),
+            "config_json": "{}", "config_hash": "h", "data_fingerprint": "f", "mbt_version": "0"}
+
+
+def _liquidations(run_id, rule, accounts):
+    n = len(accounts)
+    names = pa.array(["0xa", "0xb", "0xc"])
+    return pa.table({
+        "run_id": _same(run_id, n), "rule": _same(rule, n), "scenario": _same("historical", n),
+        "ts": pa.array(np.arange(n, dtype=np.int64)).cast(pa.timestamp("us", tz="UTC")),
+        "account": pa.DictionaryArray.from_arrays(pa.array(np.asarray(accounts, dtype=np.int32)), names),
+        "debt_asset": _same("USDC", n), "collateral_asset": _same("WETH", n),
+        "debt_repaid": pa.array(np.ones(n)), "collateral_seized": pa.array(np.ones(n)),
+        "debt_repaid_usd": pa.array(np.ones(n)), "penalty_usd": pa.array(np.full(n, 0.5)),
+        "protocol_fee": pa.array(np.zeros(n)), "call": pa.array(np.arange(n, dtype=np.int64)),
+    })
+
+
+def test_constant_and_varying_string_columns_are_told_apart():
+    t = _liquidations("r1", "current", [0, 2, 1])
+    consts = _constant_columns(t.to_batches()[0])
+    assert consts == {"run_id": "r1", "rule": "current", "scenario": "historical", "debt_asset": "USDC",
+                      "collateral_asset": "WETH"}
+    assert _varying_strings(t)
+    assert not _varying_strings(t.drop_columns(["account"]))
+    assert _varying_strings(pa.table({"x": pa.array(["a", "a"])}))  # plain strings count as varying
+
+
+def test_write_run_stores_every_value_of_each_outcome_and_restores_the_thread_setting(tmp_path):
+    with Store(str(tmp_path / "w.duckdb")) as store:
+        before = store.con.execute("SELECT current_setting('threads')").fetchone()[0]
+        two = pa.concat_tables([_liquidations("r1", "current", [0, 2]), _liquidations("r1", "tighter", [1])])
+        store.write_run(_run("r1"), {"liquidations": two})
+        rows = store.con.execute("SELECT run_id, rule, scenario, account, debt_asset, collateral_asset, call "
+                                 "FROM liquidations ORDER BY rule, call").fetchall()
+        assert rows == [("r1", "current", "historical", "0xa", "USDC", "WETH", 0),
+                        ("r1", "current", "historical", "0xc", "USDC", "WETH", 1),
+                        ("r1", "tighter", "historical", "0xb", "USDC", "WETH", 0)]
+        assert store.con.execute("SELECT current_setting('threads')").fetchone()[0] == before
+        # the same run again replaces its rows, nothing doubled
+        store.write_run(_run("r1"), {"liquidations": two})
+        assert store.con.execute("SELECT count(*) FROM liquidations").fetchone()[0] == 3
