@@ -6,7 +6,8 @@ imports, so the import phases are those of ``mbt run``. Then it calls the real `
 functions it looks up at call time wrapped in timers, so it keeps measuring the real code path as the
 runner evolves (whatever is absent in this version is simply not reported):
 
-- ``runner``: ``load_inputs`` (and inside it every ``Store.query`` by SQL file name, execute + fetch;
+- ``runner``: ``load_inputs`` (and inside it — in ``backtest.inputs`` in later versions — every
+  ``Store.query`` / ``Store.query_arrow`` by SQL file name, execute + fetch;
   other SQL; ``_grid``; blake2b fingerprint updates), ``compile_rule``, ``compute_metrics``,
   ``_result_tables``; ``Store.write_run``;
 - the fast engine per rule set: ``valuation``, ``block_reduce`` or ``Params.pack`` (block bounds),
@@ -157,6 +158,13 @@ def main(argv: list[str] | None = None) -> int:
         return TimedCursor(timed(label, real_query, top=True)(self, name, **params), label)
 
     Store.query = query
+    if hasattr(Store, "query_arrow"):  # later stores: a query fetched as Arrow in one call
+        real_query_arrow = Store.query_arrow
+
+        def query_arrow(self, name, **params):
+            return timed(f"  load_inputs: SQL {name} (execute + fetch)", real_query_arrow, top=True)(self, name, **params)
+
+        Store.query_arrow = query_arrow
     store.con = TimedCon(store.con)
 
     class TimedHash:
@@ -173,13 +181,18 @@ def main(argv: list[str] | None = None) -> int:
     import hashlib
     import types
 
-    if hasattr(runner, "hashlib"):
-        runner.hashlib = types.SimpleNamespace(
-            blake2b=lambda *a, **kw: TimedHash(hashlib.blake2b(*a, **kw)), sha256=hashlib.sha256)
+    try:  # later versions read the inputs in their own module
+        import backtest.inputs as inputs_module
+    except ImportError:
+        inputs_module = runner
+    for module in {runner, inputs_module}:
+        if hasattr(module, "hashlib"):
+            module.hashlib = types.SimpleNamespace(
+                blake2b=lambda *a, **kw: TimedHash(hashlib.blake2b(*a, **kw)), sha256=hashlib.sha256)
 
     rule_no = [0]
-    if hasattr(runner, "_grid"):
-        runner._grid = timed("  load_inputs: grid (_grid)", runner._grid)
+    if hasattr(inputs_module, "_grid"):
+        inputs_module._grid = timed("  load_inputs: grid (_grid)", inputs_module._grid)
     if hasattr(runner, "load_inputs"):
         runner.load_inputs = timed("load_inputs (DuckDB read, grid, fingerprint)", runner.load_inputs, top=True)
     if hasattr(runner, "compile_rule"):
