@@ -337,6 +337,8 @@ class Store:
                 for batch in frame.to_batches():  # one per outcome for result_tables' tables
                     if batch.num_rows:
                         consts = _constant_columns(batch)
+                        if len(consts) == batch.num_columns:  # keep one column to scan: the rows' count
+                            consts.pop(batch.schema.names[0])
                         rows = batch.select([c for c in batch.schema.names if c not in consts]) if consts else batch
                         self._insert_rows(table, rows, batch.schema.names, consts)
         finally:

@@ -55,3 +55,11 @@ def test_write_run_stores_every_value_of_each_outcome_and_restores_the_thread_se
         # the same run again replaces its rows, nothing doubled
         store.write_run(_run("r1"), {"liquidations": two})
         assert store.con.execute("SELECT count(*) FROM liquidations").fetchone()[0] == 3
+
+
+def test_a_table_of_constant_columns_only_keeps_its_row_count(tmp_path):
+    with Store(str(tmp_path / "c.duckdb")) as store:
+        store.con.execute("CREATE TABLE only_consts (a VARCHAR, b VARCHAR)")
+        with store._transaction():
+            store._insert_tables({"only_consts": pa.table({"a": _same("x", 3), "b": _same("y", 3)})})
+        assert store.con.execute("SELECT a, b FROM only_consts").fetchall() == [("x", "y")] * 3
