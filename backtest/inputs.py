@@ -1,9 +1,8 @@
 """A run's inputs: everything a config needs, read from the store in bulk and checked.
 
 ``load_inputs`` reads positions, events and prices on the grid (and only the extra data some kind or model
-``needs``) into arrays and fingerprints them; errors name what is missing. This module imports neither numba
-nor the engine, so the ``mbt run`` command can read DuckDB while another thread imports and sets up the
-compiled kernels.
+``needs``) into arrays and fingerprints them; errors name what is missing. It imports neither numba nor
+the engine's kernels (a test holds it to that).
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ class RunInputs:
     fingerprint: str
     data: RunData | None = None
     account_names: Any = None  # the same ids as an Arrow string array (result tables' account column)
-
 
 
 def _ts(us: int) -> str:

@@ -18,6 +18,7 @@ from .config import RuleSet, RunConfig
 from .engine.fast import replay_fast
 from .engine.reference import replay_reference
 from .engine.types import ReplayResult
+from .outputs.metrics import compute_metrics
 from .rules import Compiled, RunData, compile_rule
 from .scenarios import HISTORICAL, MarketPath  # noqa: F401  (re-exported)
 
@@ -62,8 +63,6 @@ def run_job_measured(job: Job) -> tuple[ReplayResult, dict]:
     """``run_job`` and the replay's metrics, computed where the job ran (in parallel with the other jobs).
     ``capital_efficiency`` is the rule set's own (baseline None): ``runner.execute`` rescales it by the
     baseline rule set of the scenario once every job is back."""
-    from .outputs.metrics import compute_metrics
-
     res = run_job(job)
     c = job.compiled
     return res, compute_metrics(res, c.book, job.prices, c.params, None, c.owner)

@@ -21,7 +21,7 @@ from .engine import kernels
 from .engine.types import ReplayResult
 from .errors import MbtError
 from .executors import EXECUTORS, get_executor
-from .inputs import RunInputs, _price_order, load_inputs  # noqa: F401  (re-exported: runner's public names)
+from .inputs import RunInputs, load_inputs
 from .jobs import ENGINES, HISTORICAL, expand, kernel_pairs, run_job_measured
 from .outputs.metrics import ACROSS_METRICS, ALL_SCENARIOS, METRICS, across_scenarios, capital_efficiency, json_value
 from .outputs.tables import result_tables
@@ -106,21 +106,19 @@ class RunOutput:
 
 
 def run(store: Store, cfg: RunConfig, *, engine: str = "fast", executor: str = "local",
-        scheduler: str | None = None, command: str | None = None, inputs: RunInputs | None = None) -> RunOutput:
-    """Load, replay, measure and store one run; returns what the CLI prints (``inputs``: already loaded
-    from ``store`` for ``cfg`` by ``inputs.load_inputs``)."""
+        scheduler: str | None = None, command: str | None = None) -> RunOutput:
+    """Load, replay, measure and store one run; returns what the CLI prints."""
     if engine not in ENGINES:
         raise MbtError(f"--engine: unknown engine {engine!r} (fast, reference)")
     if executor not in EXECUTORS:
         raise MbtError(f"--executor: {executor!r} is not available; use one of {', '.join(EXECUTORS)}")
-    if inputs is None:
-        # numba's target set-up (most of a cached kernel's load) runs while the DuckDB reads release the GIL
-        warm = kernels.warm_up_in_background() if engine == "fast" and executor == "local" else None
-        try:
-            inputs = load_inputs(store, cfg)
-        finally:
-            if warm is not None:
-                warm.join()
+    # numba's target set-up (most of a cached kernel's load) runs while the DuckDB reads release the GIL
+    warm = kernels.warm_up_in_background() if engine == "fast" and executor == "local" else None
+    try:
+        inputs = load_inputs(store, cfg)
+    finally:
+        if warm is not None:
+            warm.join()
     config_json = cfg.canonical_json()
     config_hash = hashlib.sha256(config_json.encode()).hexdigest()
     run_id = hashlib.sha256(f"{config_json}\n{inputs.fingerprint}".encode()).hexdigest()[:16]

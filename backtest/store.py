@@ -350,8 +350,7 @@ class Store:
         self.con.register("_rows", rows)
         try:
             exprs = ", ".join("?" if c in consts else ident(c) for c in columns)
-            order = [c for c in columns if c in consts]
-            values = [consts[c] for c in order]
+            values = [consts[c] for c in columns if c in consts]
             self.con.execute(f"INSERT INTO {ident(table)} ({', '.join(ident(c) for c in columns)}) "
                              f"SELECT {exprs} FROM _rows", values)
         finally:

@@ -103,8 +103,9 @@ def run_sweep(store, doc: Mapping[str, Any], grid: Mapping[str, list[float]], ba
     from .executors import WithResult, get_executor
     from .jobs import expand, kernel_pairs, run_job
     from .outputs.metrics import ACROSS_METRICS, across_scenarios, borrowing_power, compute_metrics, json_value, METRICS
-    from .outputs.tables import across_metrics_table, names_array, result_tables
-    from .runner import RuleOutcome, load_inputs
+    from .outputs.tables import across_metrics_table, result_tables
+    from .inputs import load_inputs
+    from .runner import RuleOutcome
 
     cfg, points, invalid = build(doc, grid, base, path)
     if scheduler is not None and executor != "dask":
@@ -128,7 +129,7 @@ def run_sweep(store, doc: Mapping[str, Any], grid: Mapping[str, list[float]], ba
     if cold and notice:
         notice(kernels.COMPILE_NOTICE)
     finished = [skipped]
-    names = inputs.account_names if inputs.account_names is not None else names_array(inputs.accounts)
+    names = inputs.account_names
     pending: list = []
 
     def commit(i: int, job, res) -> None:

@@ -241,12 +241,11 @@ def main(argv: list[str] | None = None) -> int:
         Params.pack = timed(lambda: f"  replay rule set {rule_of_thread()}: block bounds + kind tables (Params.pack)",
                             Params.pack)
     import backtest.jobs as jobs_module
-    import backtest.outputs.metrics as metrics_module
     if hasattr(jobs_module, "run_job_measured"):
         # metrics are computed in each job, where it ran
-        metrics_module.compute_metrics = timed(
+        jobs_module.compute_metrics = timed(
             lambda: f"  replay rule set {rule_of_thread()}: metrics (in the job's thread, after replay_fast)",
-            metrics_module.compute_metrics)
+            jobs_module.compute_metrics)
     for name, label in (("compute_metrics", "metrics (all rule sets)"),
                         ("_result_tables", "result tables (Arrow)"),
                         ("result_tables", "result tables (Arrow)")):

@@ -19,7 +19,7 @@ def scenarios_cmd(config: str, out: str | None, db: str | None) -> None:
     """Generate the scenarios of CONFIG on the stored data; print per-asset volatility and drawdown quantiles."""
     from ..config import load_config
     from ..outputs.scenario_summary import summarise, write_paths
-    from ..runner import load_inputs
+    from ..inputs import load_inputs
     from ..scenarios import paths
     from ..scenarios.stochastic import step_seconds
     from ..store import Store, resolve_db_path

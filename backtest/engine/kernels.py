@@ -98,24 +98,18 @@ def _generated(model_module: str, model_name: str, hooks: str):
 COMPILE_NOTICE = "compiling kernels, first run only"
 
 
-def _first_call(x):
-    return x + 1.0
-
-
-_first_call_jit = None
-
-
 def warm_up() -> None:
     """Set up numba's compile target (it imports its typing and lowering registries on the first call of
-    any compiled function: ≈ 0.27 s, the bulk of loading a cached kernel). Harmless to repeat; a failure
-    here is left to the real call to report."""
-    global _first_call_jit
+    any compiled function: ≈ 0.27 s, the bulk of loading a cached kernel) by calling ``totals.running_totals``,
+    which every fast replay loads anyway, on an empty column. Harmless to repeat; a failure here is left to
+    the real call to report."""
     try:
-        if _first_call_jit is None:
-            from numba import njit
+        import numpy as np
 
-            _first_call_jit = njit(cache=True, nogil=True)(_first_call)
-        _first_call_jit(1.0)
+        from .totals import running_totals
+
+        empty = np.zeros(0)
+        running_totals(empty, np.zeros(0, dtype=np.int64), empty, empty, 1)
     except Exception:  # noqa: BLE001  (only an optimisation)
         pass
 

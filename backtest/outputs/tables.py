@@ -56,11 +56,6 @@ def _times(us) -> pa.Array:
     return _fixed(np.asarray(us, dtype=np.int64), UTC_US)
 
 
-def names_array(values) -> pa.Array:
-    """Names as an Arrow string array (for :func:`result_tables`' ``account_names``, built once per run)."""
-    return _strings(values)
-
-
 def account_states(run_id: str, o, names: pa.Array, n_accounts: int) -> pa.Table | None:
     """``account_states`` rows of one outcome: run accounts that owe at the end or were written off."""
     last = getattr(o, "last_prices", None)
@@ -114,7 +109,7 @@ def result_tables(run_id: str, assets: list[str], accounts: np.ndarray, grid_us:
                   outcomes: list, across: list | None = None, account_names: pa.Array | None = None,
                   with_accounts: bool = True) -> dict[str, pa.Table]:
     """The rows of ``run_metrics``, ``liquidations`` and ``timeseries`` (DESIGN §5b) for one run's outcomes
-    (``account_names``: :func:`names_array` of ``accounts``, when the caller builds many tables of one run)."""
+    (``account_names``: ``accounts`` as an Arrow string array, when the caller has it: ``RunInputs.account_names``)."""
     asset_names = _strings(assets)
     account_names = _strings(accounts) if account_names is None else account_names
     grid_us = np.asarray(grid_us, dtype=np.int64)

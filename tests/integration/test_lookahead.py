@@ -25,7 +25,7 @@ from backtest.cli import commands  # noqa: F401  (registers the verbs)
 from backtest.cli.main import cli
 from backtest.config import load_config
 from backtest.rules import compile_rule
-from backtest.runner import load_inputs
+from backtest.inputs import load_inputs
 from backtest.store import Store
 
 START = 1_621_382_400  # 2021-05-19T00:00:00Z

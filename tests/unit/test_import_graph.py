@@ -247,3 +247,13 @@ def test_every_verb_module_is_named_in_main_verbs():
             registered |= set(cli.commands) - before
     assert registered <= set(VERBS), sorted(registered - set(VERBS))
     assert set(cli.commands) == set(VERBS)
+
+
+def test_reading_a_runs_inputs_loads_no_numba():
+    """``backtest.inputs`` (what ``load_inputs`` needs) imports neither numba nor the compiled engine."""
+    import subprocess
+    import sys
+
+    code = "import sys, backtest.inputs; print(sorted(m for m in sys.modules if m.split('.')[0] == 'numba')[:3])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

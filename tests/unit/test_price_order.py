@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backtest.runner import _price_order
+from backtest.inputs import _price_order
 
 rows = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 6), st.integers(-1, 3)), min_size=2, max_size=40)
 

@@ -13,7 +13,7 @@ import pytest
 
 from backtest.config import parse_config
 from backtest.errors import ConfigError
-from backtest.runner import load_inputs
+from backtest.inputs import load_inputs
 from backtest.scenarios import paths
 from backtest.scenarios.stochastic import ewma_variance, gbm_estimates, lookback_returns
 from backtest.store import Store
