@@ -85,7 +85,7 @@ CREATE TABLE IF NOT EXISTS liquidations (
     rule              VARCHAR NOT NULL,
     scenario          VARCHAR NOT NULL,
     ts                TIMESTAMPTZ NOT NULL,
-    account           VARCHAR NOT NULL,
+    account           VARCHAR USING COMPRESSION uncompressed NOT NULL,  -- see docs/architecture.md, "Writes"
     debt_asset        VARCHAR NOT NULL,
     collateral_asset  VARCHAR NOT NULL,
     debt_repaid       DOUBLE NOT NULL,

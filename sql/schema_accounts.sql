@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS account_states (
     run_id                  VARCHAR NOT NULL,
     rule                    VARCHAR NOT NULL,
     scenario                VARCHAR NOT NULL,
-    account                 VARCHAR NOT NULL,
+    account                 VARCHAR USING COMPRESSION uncompressed NOT NULL,  -- docs/architecture.md, "Writes"
     collateral_usd          DOUBLE NOT NULL,
     debt_usd                DOUBLE NOT NULL,
     maintenance_usd         DOUBLE NOT NULL,

@@ -26,7 +26,7 @@ from itertools import accumulate
 import numpy as np
 from .blocks import block_bounds, block_reduce  # noqa: F401  (re-exported for benches and tests)
 from .kernels import kernel_for
-from .totals import running_totals
+from .totals import _LARGE, _SMALL, book_totals, running_totals
 from .types import Book, Events, Liquidations, ReplayResult
 
 COARSE_BLOCK = 256
@@ -77,21 +77,22 @@ def _special_counts(start_col: np.ndarray, steps: np.ndarray, old: np.ndarray, n
     return out
 
 
-_SMALL, _LARGE = 2.0 ** -960, 2.0 ** 960  # where partial sums can neither overflow nor become subnormal
 
 
-def exact_totals(start: np.ndarray, log_i: np.ndarray, log_f: np.ndarray, T: int, side: int) -> np.ndarray:
+def exact_totals(start: np.ndarray, log_i: np.ndarray, log_f: np.ndarray, T: int, side: int,
+                 columns=None) -> np.ndarray:
     """Per-step, per-asset totals of a balance matrix after each step, summed exactly then rounded once.
 
     Summing the balances exactly (not a running float sum of changes) keeps totals non-negative, exactly 0
     when every balance is 0, and within one rounding of the true value whatever the spread of magnitudes.
     Values well inside float range are summed by the compiled ``totals.running_totals`` (exact partials);
     others as integers scaled per asset by the smallest binary exponent present (a few words long).
+    ``columns``: only these assets (the others' columns are left unset).
     """
     K = start.shape[1]
     out = np.empty((T, K))
     mine = log_i[:, 2] == side
-    for k in range(K):
+    for k in (range(K) if columns is None else columns):
         rows = np.flatnonzero(mine & (log_i[:, 1] == k))
         rows = rows[np.argsort(log_i[rows, 0], kind="stable")]
         col = start[:, k]
@@ -125,6 +126,21 @@ def exact_totals(start: np.ndarray, log_i: np.ndarray, log_f: np.ndarray, T: int
         idx = np.searchsorted(steps[last], np.arange(T), side="right") - 1
         out[:, k] = np.where(idx >= 0, values[np.maximum(idx, 0)], _to_float(base, emin))
         _apply_special(out, k, special)
+    return out
+
+
+def book_exact_totals(book: Book, log_i: np.ndarray, log_f: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """``exact_totals`` of both sides of ``book`` — (T × K) collateral and debt totals — in one compiled pass
+    (``totals.book_totals``); an asset whose values it cannot sum in float partials (non-finite, beyond
+    2⁹⁶⁰ or below 2⁻⁹⁶⁰) is summed by ``exact_totals``' big-integer path. The same numbers either way."""
+    coll = np.ascontiguousarray(book.collateral, dtype=np.float64)
+    debt = np.ascontiguousarray(book.debt, dtype=np.float64)
+    tot, ok = book_totals(coll, debt, np.ascontiguousarray(log_i), np.ascontiguousarray(log_f), T)
+    out = (tot[0], tot[1])
+    for side, start in ((0, coll), (1, debt)):
+        left = np.flatnonzero(~ok[side])
+        if len(left):
+            out[side][:, left] = exact_totals(start, log_i, log_f, T, side, columns=left.tolist())[:, left]
     return out
 
 
@@ -243,8 +259,7 @@ def replay_fast(prices: np.ndarray, book: Book, events: Events, params, *,
      li, lf, evaluated) = kernel(pc, pd, lv, kp, margs, float(model.share(margs)), params.fees(K), float(params.gas_usd),
                                  bool(params.enforce_ltv), coll, debt, ptr, ev_step, ev_asset, ev_action, ev_amount)
     capped, blocked_b, blocked_w = (_fsum_safe(note_usd[note_what == w].tolist()) for w in range(3))
-    coll_tot = exact_totals(book.collateral, log_i, log_f, T, side=0)
-    debt_tot = exact_totals(book.debt, log_i, log_f, T, side=1)
+    coll_tot, debt_tot = book_exact_totals(book, log_i, log_f, T)
     steps, dj, ci = li[:, 0], li[:, 2], li[:, 3]
     liq = Liquidations(steps, li[:, 1], dj, ci, lf[:, 0] * gd[steps, dj], lf[:, 1] * gc[steps, ci],
                        lf[:, 2], lf[:, 3], lf[:, 4] * gc[steps, ci])

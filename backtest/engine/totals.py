@@ -89,3 +89,91 @@ def running_totals(start, steps, old, new, n_steps):
             cur = _rounded(part, n)
         out[t] = cur
     return out
+
+
+_SMALL, _LARGE = 2.0 ** -960, 2.0 ** 960  # where partial sums can neither overflow nor become subnormal
+_ROOM = 64  # partials kept per column; a column that would need more goes to the caller's big-integer path
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _in_range(v):
+    return v == 0.0 or (abs(v) >= _SMALL and abs(v) <= _LARGE)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_to(part, n, ok, s, k, x):
+    """``_add`` of ``x`` to column (s, k) while it has room; a full column is handed back (ok False)."""
+    if n[s, k] + 1 >= _ROOM:
+        ok[s, k] = False
+    else:
+        n[s, k] = _add(part[s, k], n[s, k], x)
+
+
+@njit(cache=True, nogil=True)
+def book_totals(coll, debt, log_i, log_f, n_steps):
+    """Per step and asset, the exact totals of both balance matrices after each step, rounded once.
+
+    ``coll``, ``debt``: (A, K) balances at the start; ``log_i``/``log_f``: the kernel's change log (step,
+    asset, side 0 = collateral / 1 = debt; old, new) in any order. Returns ``(totals, ok)``: totals
+    (2, n_steps, K) and ok (2, K), False for a column with a value that is not finite or lies outside
+    [2⁻⁹⁶⁰, 2⁹⁶⁰] (or whose partials outgrow ``_ROOM``): its totals are left to the caller's big-integer
+    path. One pass over the matrices, then the log counting-sorted by step into a copy read in order: the
+    numbers ``running_totals`` gives column by column (exact sums do not depend on the order).
+    """
+    A, K = coll.shape
+    m = log_i.shape[0]
+    ok = np.ones((2, K), dtype=np.bool_)
+    part = np.empty((2, K, _ROOM))
+    n = np.zeros((2, K), dtype=np.int64)
+    for a in range(A):
+        for k in range(K):
+            v = coll[a, k]
+            if not _in_range(v):
+                ok[0, k] = False
+            elif v != 0.0 and ok[0, k]:
+                _add_to(part, n, ok, 0, k, v)
+            v = debt[a, k]
+            if not _in_range(v):
+                ok[1, k] = False
+            elif v != 0.0 and ok[1, k]:
+                _add_to(part, n, ok, 1, k, v)
+    count = np.zeros(n_steps + 1, dtype=np.int64)
+    for r in range(m):
+        if not (_in_range(log_f[r, 0]) and _in_range(log_f[r, 1])):
+            ok[log_i[r, 2], log_i[r, 1]] = False
+        count[log_i[r, 0] + 1] += 1
+    for t in range(n_steps):
+        count[t + 1] += count[t]
+    col = np.empty(m, dtype=np.int64)  # the log in step order: column s·K + k, new, −old
+    add = np.empty((m, 2))
+    fill = count[:n_steps].copy()
+    for r in range(m):
+        t = log_i[r, 0]
+        j = fill[t]
+        fill[t] += 1
+        col[j] = log_i[r, 2] * K + log_i[r, 1]
+        add[j, 0] = log_f[r, 1]
+        add[j, 1] = -log_f[r, 0]
+    cur = np.empty((2, K))
+    for s in range(2):
+        for k in range(K):
+            cur[s, k] = _rounded(part[s, k], n[s, k])
+    out = np.empty((2, n_steps, K))
+    dirty = np.zeros((2, K), dtype=np.bool_)
+    for t in range(n_steps):
+        if count[t + 1] > count[t]:
+            for i in range(count[t], count[t + 1]):
+                s, k = divmod(col[i], K)
+                if ok[s, k]:
+                    for x in (add[i, 0], add[i, 1]):
+                        if x != 0.0 and ok[s, k]:
+                            _add_to(part, n, ok, s, k, x)
+                    dirty[s, k] = True
+            for s in range(2):
+                for k in range(K):
+                    if dirty[s, k]:
+                        cur[s, k] = _rounded(part[s, k], n[s, k])
+                        dirty[s, k] = False
+        out[0, t] = cur[0]
+        out[1, t] = cur[1]
+    return out, ok

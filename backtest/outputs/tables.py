@@ -105,56 +105,75 @@ def account_states(run_id: str, o, names: pa.Array, n_accounts: int) -> pa.Table
     })
 
 
+def outcome_tables(run_id: str, o, asset_names: pa.Array, account_names: pa.Array, n_accounts: int,
+                   grid_us: np.ndarray, with_accounts: bool = True) -> dict[str, pa.Table]:
+    """One outcome's rows of ``run_metrics``, ``liquidations``, ``timeseries`` and ``account_states``."""
+    out = {}
+    if with_accounts:
+        st = account_states(run_id, o, account_names, n_accounts)
+        if st is not None:
+            out["account_states"] = st
+    name = o.rule.name
+    m = len(METRICS)
+    out["run_metrics"] = pa.table({
+        "run_id": _same(run_id, m), "rule": _same(name, m), "kind": _same(o.rule.kind, m),
+        "scenario": _same(o.scenario, m), "metric": _strings(METRICS),
+        "value": _floats([np.nan if o.metrics[k] is None else float(o.metrics[k]) for k in METRICS]),
+    })
+    liq = o.result.liquidations.sorted()
+    n = len(liq)
+    owners = liq.account if o.compiled.owner is None else o.compiled.owner[liq.account]
+    out["liquidations"] = pa.table({
+        "run_id": _same(run_id, n), "rule": _same(name, n), "scenario": _same(o.scenario, n),
+        "ts": _times(grid_us[liq.step]), "account": _coded(owners, account_names),
+        "debt_asset": _coded(liq.debt_asset, asset_names),
+        "collateral_asset": _coded(liq.collateral_asset, asset_names),
+        "debt_repaid": _floats(liq.debt_repaid), "collateral_seized": _floats(liq.collateral_seized),
+        "debt_repaid_usd": _floats(liq.debt_repaid_usd), "penalty_usd": _floats(liq.penalty_usd),
+        "protocol_fee": _floats(liq.protocol_fee),
+        "call": _ints(np.arange(n)),
+    })
+    r = o.result
+    t = len(grid_us)
+    out["timeseries"] = pa.table({
+        "run_id": _same(run_id, t), "rule": _same(name, t), "scenario": _same(o.scenario, t),
+        "ts": _times(grid_us),
+        "collateral_usd": _floats(r.collateral_usd), "debt_usd": _floats(r.debt_usd),
+        "bad_debt_usd": _floats(np.cumsum(r.realised_bad_debt) + r.unrealised_bad_debt),
+        "liquidations": _ints(r.liquidation_calls),
+    })
+    return out
+
+
 def result_tables(run_id: str, assets: list[str], accounts: np.ndarray, grid_us: np.ndarray,
                   outcomes: list, across: list | None = None, account_names: pa.Array | None = None,
                   with_accounts: bool = True) -> dict[str, pa.Table]:
-    """The rows of ``run_metrics``, ``liquidations`` and ``timeseries`` (DESIGN §5b) for one run's outcomes
-    (``account_names``: ``accounts`` as an Arrow string array, when the caller has it: ``RunInputs.account_names``)."""
+    """The rows of ``run_metrics``, ``liquidations``, ``timeseries`` (DESIGN §5b) and ``account_states`` for
+    one run's outcomes (``account_names``: ``accounts`` as an Arrow string array, when the caller has it:
+    ``RunInputs.account_names``). Outcomes are turned into rows on two threads (most of the work is NumPy,
+    which releases the GIL); the tables keep outcome order."""
     asset_names = _strings(assets)
     account_names = _strings(accounts) if account_names is None else account_names
     grid_us = np.asarray(grid_us, dtype=np.int64)
-    metrics, liqs, series, states = [], [], [], []
-    for o in outcomes:
-        if with_accounts:
-            st = account_states(run_id, o, account_names, len(accounts))
-            if st is not None:
-                states.append(st)
-        name = o.rule.name
-        m = len(METRICS)
-        metrics.append(pa.table({
-            "run_id": _same(run_id, m), "rule": _same(name, m), "kind": _same(o.rule.kind, m),
-            "scenario": _same(o.scenario, m), "metric": _strings(METRICS),
-            "value": _floats([np.nan if o.metrics[k] is None else float(o.metrics[k]) for k in METRICS]),
-        }))
-        liq = o.result.liquidations.sorted()
-        n = len(liq)
-        owners = liq.account if o.compiled.owner is None else o.compiled.owner[liq.account]
-        liqs.append(pa.table({
-            "run_id": _same(run_id, n), "rule": _same(name, n), "scenario": _same(o.scenario, n),
-            "ts": _times(grid_us[liq.step]), "account": _coded(owners, account_names),
-            "debt_asset": _coded(liq.debt_asset, asset_names),
-            "collateral_asset": _coded(liq.collateral_asset, asset_names),
-            "debt_repaid": _floats(liq.debt_repaid), "collateral_seized": _floats(liq.collateral_seized),
-            "debt_repaid_usd": _floats(liq.debt_repaid_usd), "penalty_usd": _floats(liq.penalty_usd),
-            "protocol_fee": _floats(liq.protocol_fee),
-            "call": _ints(np.arange(n)),
-        }))
-        r = o.result
-        t = len(grid_us)
-        series.append(pa.table({
-            "run_id": _same(run_id, t), "rule": _same(name, t), "scenario": _same(o.scenario, t),
-            "ts": _times(grid_us),
-            "collateral_usd": _floats(r.collateral_usd), "debt_usd": _floats(r.debt_usd),
-            "bad_debt_usd": _floats(np.cumsum(r.realised_bad_debt) + r.unrealised_bad_debt),
-            "liquidations": _ints(r.liquidation_calls),
-        }))
+
+    def rows(o):
+        return outcome_tables(run_id, o, asset_names, account_names, len(accounts), grid_us, with_accounts)
+
+    if len(outcomes) > 1:
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(len(outcomes), os.cpu_count() or 1)) as pool:
+            parts = list(pool.map(rows, outcomes))
+    else:
+        parts = [rows(o) for o in outcomes]
     if across:
-        metrics.append(across_metrics_table(run_id, across))
-    out = {"run_metrics": pa.concat_tables(metrics),
-           "liquidations": pa.concat_tables(liqs),
-           "timeseries": pa.concat_tables(series)}
-    if states:
-        out["account_states"] = pa.concat_tables(states)
+        parts.append({"run_metrics": across_metrics_table(run_id, across)})
+    out = {}
+    for name in ("run_metrics", "liquidations", "timeseries", "account_states"):
+        pieces = [p[name] for p in parts if name in p]
+        if pieces:
+            out[name] = pa.concat_tables(pieces)
     return out
 
 

@@ -546,3 +546,50 @@ def test_compiled_running_totals_are_the_exact_sums_rounded_once(start, changes)
         exact += sum((Fraction(n) - Fraction(o) for s, o, n in changes if s == t), Fraction(0))
         want.append(float(exact))
     assert got.tolist() == want
+
+
+_BALANCES = st.one_of(st.floats(0.0, 1e30, allow_subnormal=False), st.sampled_from(
+    [0.0, 2.0 ** -1000, 2.0 ** 970, 1e308, math.inf, -math.inf, math.nan, 1.0, 2.0 ** -53, 3.5]))
+
+
+@given(st.integers(1, 5), st.integers(1, 3), st.integers(1, 6), st.data())
+@example(1, 1, 2, None)  # no log at all
+def test_book_totals_in_one_pass_equal_exact_totals_column_by_column(A, K, T, data) -> None:
+    """``fast.book_exact_totals`` (compiled, both sides and every asset in one pass; columns it cannot sum
+    in float partials go to the big-integer path) gives exactly ``exact_totals`` of each side."""
+    from backtest.engine.fast import book_exact_totals, exact_totals
+
+    if data is None:
+        coll, debt = np.ones((A, K)), np.full((A, K), 2.0)
+        log_i, log_f = np.zeros((0, 3), dtype=np.int64), np.zeros((0, 2))
+    else:
+        matrix = st.lists(_BALANCES, min_size=A * K, max_size=A * K)
+        coll = np.array(data.draw(matrix)).reshape(A, K)
+        debt = np.array(data.draw(matrix)).reshape(A, K)
+        rows = data.draw(st.lists(st.tuples(st.integers(0, T - 1), st.integers(0, K - 1), st.integers(0, 1),
+                                            _BALANCES, _BALANCES), max_size=25))
+        log_i = np.array([r[:3] for r in rows], dtype=np.int64).reshape(-1, 3)
+        log_f = np.array([r[3:] for r in rows], dtype=np.float64).reshape(-1, 2)
+    got_c, got_d = book_exact_totals(Book(coll, debt), log_i, log_f, T)
+    want_c = exact_totals(coll, log_i, log_f, T, side=0)
+    want_d = exact_totals(debt, log_i, log_f, T, side=1)
+    np.testing.assert_array_equal(got_c, want_c)
+    np.testing.assert_array_equal(got_d, want_d)
+
+
+def test_book_totals_hands_back_a_column_whose_partials_outgrow_their_room() -> None:
+    """Values one bit apart across the exponent range need more partials than the compiled pass keeps: that
+    column is summed by the big-integer path, the others stay in the compiled one; same numbers."""
+    from backtest.engine.fast import book_exact_totals, exact_totals
+    from backtest.engine.totals import _ROOM, book_totals
+
+    spread = np.array([2.0 ** e for e in range(-900, 900, 20)])  # non-overlapping: one partial each
+    assert len(spread) > _ROOM
+    coll = np.column_stack([spread, np.ones_like(spread)])
+    debt = np.zeros_like(coll)
+    log_i, log_f = np.array([[0, 0, 0]], dtype=np.int64), np.array([[spread[0], 0.0]])
+    _, ok = book_totals(coll, debt, log_i, log_f, 2)
+    assert ok.tolist() == [[False, True], [True, True]]
+    got_c, got_d = book_exact_totals(Book(coll, debt), log_i, log_f, 2)
+    np.testing.assert_array_equal(got_c, exact_totals(coll, log_i, log_f, 2, side=0))
+    np.testing.assert_array_equal(got_d, np.zeros((2, 2)))
