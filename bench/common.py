@@ -364,3 +364,15 @@ def load_line() -> str:
     """``uptime``-style load averages, for noting the load next to a timing."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     return "load average " + ", ".join(f"{x:.2f}" for x in load)
+
+
+def schema_digest() -> str:
+    """Hash of the store's schema files (``sql/schema*.sql``): a cached benchmark database made under other
+    table definitions (e.g. another column compression) is rebuilt, so it measures what ``mbt`` creates now."""
+    import hashlib
+
+    sql = Path(__file__).resolve().parent.parent / "sql"
+    h = hashlib.sha256()
+    for path in sorted(sql.glob("schema*.sql")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]

@@ -120,7 +120,7 @@ def prepare(out: Path, accounts: int, steps: int, events_per_account: float, see
     """CSV + DuckDB for these parameters, reusing ``out`` when its manifest matches; → (config, db)."""
     manifest = {"generator": GENERATOR_VERSION, "accounts": accounts, "steps": steps,
                 "events_per_account": events_per_account, "seed": seed,
-                "generator_sha": _generator_digest()}
+                "generator_sha": _generator_digest(), "schema_sha": common.schema_digest()}
     tag = f"a{accounts}-t{steps}-s{seed}"
     work = out / tag
     db = work / "bench.duckdb"

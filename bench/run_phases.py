@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     runner.ENGINES["fast"] = replay
     for attr, what in (("valuation", "valuation prices"), ("block_reduce", "block bounds (block_reduce)"),
                        ("events_by_account", "events by account"), ("_replay_kernel", "numba kernel"),
-                       ("exact_totals", "exact_totals")):
+                       ("exact_totals", "exact_totals"), ("book_exact_totals", "exact totals (both sides)")):
         if hasattr(fast, attr):
             setattr(fast, attr, timed(lambda what=what: f"  replay rule set {rule_of_thread()}: {what}",
                                       getattr(fast, attr)))

@@ -349,7 +349,8 @@ def ingest_parquet_prices_via_store(db: Path, parquet: Path) -> int:
 
 def prepare(out: Path, accounts: int, steps: int, events: int, seed: int, grid: str) -> tuple[Path, Path, dict]:
     manifest = {"generator": GENERATOR_VERSION, "accounts": accounts, "steps": steps, "events": events,
-                "seed": seed, "grid": grid, "generator_sha": _generator_digest()}
+                "seed": seed, "grid": grid, "generator_sha": _generator_digest(),
+                "schema_sha": common.schema_digest()}
     work = out / f"a{accounts}-t{steps}-k{len(ASSETS_10)}-e{events}-s{seed}-{grid}"
     db, mpath = work / "year.duckdb", work / "manifest.json"
     if db.exists() and mpath.exists():
