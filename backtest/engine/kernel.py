@@ -20,11 +20,16 @@ ABSORB = False
 # end hooks
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.typed import List
 
+from backtest.engine.borrow import borrowed
 from backtest.engine.types import MAX_CALLS_PER_STEP
 
 CAPPED, BLOCKED_BORROW, BLOCKED_WITHDRAW = 0, 1, 2
+LIQ, LOG, NOTE = 0, 1, 2  # the growable buffers' slots in the kernel's owner lists
+_INTS = types.int64[:, ::1]
+_FLOATS = types.float64[:, ::1]
 
 
 @njit(cache=True, nogil=True)
@@ -34,6 +39,31 @@ def _grow(buf_i, buf_f, n):
     new_i[:n] = buf_i[:n]
     new_f[:n] = buf_f[:n]
     return new_i, new_f
+
+
+@njit(cache=True, nogil=True)
+def _grow_kept(keep_i, keep_f, slot, n):
+    """Double the buffers of ``slot``; the owner lists hold the new ones, the kernel gets borrowed views."""
+    new_i, new_f = _grow(keep_i[slot], keep_f[slot], n)
+    keep_i[slot] = new_i
+    keep_f[slot] = new_f
+    return borrowed((new_i, new_f))
+
+
+@njit(cache=True, nogil=True)
+def _buffers(rows_liq, rows_log, rows_note):
+    """The kernel's growable buffers, owned by two lists (int64 and float64 halves, by slot) that the
+    kernel never rebinds: the buffer variables, rebound when one grows, are borrowed views, so carrying
+    them through the step loop costs no reference counting."""
+    keep_i = List.empty_list(_INTS)
+    keep_f = List.empty_list(_FLOATS)
+    keep_i.append(np.empty((rows_liq, 4), dtype=np.int64))  # liquidation calls: step, account, debt, coll asset
+    keep_f.append(np.empty((rows_liq, 5), dtype=np.float64))  # repaid, seized, repaid USD, penalty USD, fee
+    keep_i.append(np.empty((rows_log, 3), dtype=np.int64))  # net balance changes per account-step: step, asset, side
+    keep_f.append(np.empty((rows_log, 2), dtype=np.float64))  # balance before the step, after it
+    keep_i.append(np.empty((rows_note, 1), dtype=np.int64))  # notes: kind
+    keep_f.append(np.empty((rows_note, 1), dtype=np.float64))  # notes: USD
+    return keep_i, keep_f
 
 
 @njit(cache=True, nogil=True)
@@ -90,20 +120,21 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
     fees : (K,) protocol fee share per asset
     ev_* : events in CSR form by account (``ev_ptr``), amounts in balance units
     """
+    # the calling frame holds every argument until the call returns: read them without reference counts
+    pc, pd, levels, kp, margs, fees, coll, debt = borrowed((pc, pd, levels, kp, margs, fees, coll, debt))
+    ev_ptr, ev_step, ev_asset, ev_action, ev_amount = borrowed((ev_ptr, ev_step, ev_asset, ev_action, ev_amount))
     T, K = pc.shape
     A = coll.shape[0]
     realised = np.zeros(T)
     unrealised = np.zeros(T)
     calls = np.zeros(T, dtype=np.int64)
     written = np.zeros(A, dtype=np.bool_)
-    buf_i = np.empty((1024, 4), dtype=np.int64)  # liquidation calls: step, account, debt asset, coll asset
-    buf_f = np.empty((1024, 5), dtype=np.float64)  # repaid, seized, repaid USD, penalty USD, protocol fee
+    keep_i, keep_f = _buffers(1024, 1024, 64)
+    buf_i, buf_f = borrowed((keep_i[LIQ], keep_f[LIQ]))
     n_liq = 0
-    log_i = np.empty((1024, 3), dtype=np.int64)  # net balance changes per account-step: step, asset, side
-    log_f = np.empty((1024, 2), dtype=np.float64)  # balance before the step, after it
+    log_i, log_f = borrowed((keep_i[LOG], keep_f[LOG]))
     n_log = 0
-    note_i = np.empty((64, 1), dtype=np.int64)
-    note_f = np.empty((64, 1), dtype=np.float64)
+    note_i, note_f = borrowed((keep_i[NOTE], keep_f[NOTE]))
     n_note = 0
     c0 = np.empty(K)
     d0 = np.empty(K)
@@ -180,7 +211,7 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
                     else:
                         if amt > c[k]:
                             if n_note == note_i.shape[0]:
-                                note_i, note_f = _grow(note_i, note_f, n_note)
+                                note_i, note_f = _grow_kept(keep_i, keep_f, NOTE, n_note)
                             note_i[n_note, 0] = CAPPED
                             note_f[n_note, 0] = (amt - c[k]) * pc[t, k]
                             n_note += 1
@@ -192,7 +223,7 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
                             if initial(kp, a, rr, c, d, pc, pd, t) < _owed(d, pd, t):
                                 c[k] = before
                                 if n_note == note_i.shape[0]:
-                                    note_i, note_f = _grow(note_i, note_f, n_note)
+                                    note_i, note_f = _grow_kept(keep_i, keep_f, NOTE, n_note)
                                 note_i[n_note, 0] = BLOCKED_WITHDRAW
                                 note_f[n_note, 0] = amt * pc[t, k]
                                 n_note += 1
@@ -205,13 +236,13 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
                             if initial(kp, a, rr, c, d, pc, pd, t) < _owed(d, pd, t):
                                 d[k] = before
                                 if n_note == note_i.shape[0]:
-                                    note_i, note_f = _grow(note_i, note_f, n_note)
+                                    note_i, note_f = _grow_kept(keep_i, keep_f, NOTE, n_note)
                                 note_i[n_note, 0] = BLOCKED_BORROW
                                 note_f[n_note, 0] = amt * pd[t, k]
                                 n_note += 1
                     elif amt > d[k]:
                         if n_note == note_i.shape[0]:
-                            note_i, note_f = _grow(note_i, note_f, n_note)
+                            note_i, note_f = _grow_kept(keep_i, keep_f, NOTE, n_note)
                         note_i[n_note, 0] = CAPPED
                         note_f[n_note, 0] = (amt - d[k]) * pd[t, k]
                         n_note += 1
@@ -240,7 +271,7 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
                             lf = 1.0 / (1.0 + bonus(kp, r, t, k))
                             credit += value * lf
                             if n_liq == buf_i.shape[0]:
-                                buf_i, buf_f = _grow(buf_i, buf_f, n_liq)
+                                buf_i, buf_f = _grow_kept(keep_i, keep_f, LIQ, n_liq)
                             buf_i[n_liq, 0] = t
                             buf_i[n_liq, 1] = a
                             buf_i[n_liq, 2] = j
@@ -294,7 +325,7 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
                     else:
                         c[i] -= seized
                     if n_liq == buf_i.shape[0]:
-                        buf_i, buf_f = _grow(buf_i, buf_f, n_liq)
+                        buf_i, buf_f = _grow_kept(keep_i, keep_f, LIQ, n_liq)
                     buf_i[n_liq, 0] = t
                     buf_i[n_liq, 1] = a
                     buf_i[n_liq, 2] = j
@@ -337,10 +368,11 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
             if e != e_start or calls_here != calls[t] or written_now:
                 done = _log_changes(t, c, d, c0, d0, log_i, log_f, n_log)
                 while done < 0:  # log full: double it and retry
-                    log_i, log_f = _grow(log_i, log_f, n_log)
+                    log_i, log_f = _grow_kept(keep_i, keep_f, LOG, n_log)
                     done = _log_changes(t, c, d, c0, d0, log_i, log_f, n_log)
                 n_log = done
             t += 1
-    return (realised, unrealised, calls, log_i[:n_log].copy(), log_f[:n_log].copy(), written,
-            note_i[:n_note, 0].copy(), note_f[:n_note, 0].copy(), buf_i[:n_liq].copy(), buf_f[:n_liq].copy(),
-            evaluated)
+    # copied from the owners (so the lists, and the buffers with them, live until here), not the views
+    return (realised, unrealised, calls, keep_i[LOG][:n_log].copy(), keep_f[LOG][:n_log].copy(), written,
+            keep_i[NOTE][:n_note, 0].copy(), keep_f[NOTE][:n_note, 0].copy(), keep_i[LIQ][:n_liq].copy(),
+            keep_f[LIQ][:n_liq].copy(), evaluated)
