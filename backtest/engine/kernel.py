@@ -33,18 +33,14 @@ _FLOATS = types.float64[:, ::1]
 
 
 @njit(cache=True, nogil=True)
-def _grow(buf_i, buf_f, n):
-    new_i = np.empty((buf_i.shape[0] * 2, buf_i.shape[1]), dtype=buf_i.dtype)
-    new_f = np.empty((buf_f.shape[0] * 2, buf_f.shape[1]), dtype=buf_f.dtype)
-    new_i[:n] = buf_i[:n]
-    new_f[:n] = buf_f[:n]
-    return new_i, new_f
-
-
-@njit(cache=True, nogil=True)
 def _grow_kept(keep_i, keep_f, slot, n):
-    """Double the buffers of ``slot``; the owner lists hold the new ones, the kernel gets borrowed views."""
-    new_i, new_f = _grow(keep_i[slot], keep_f[slot], n)
+    """Double the buffers of ``slot`` (their first ``n`` rows copied); the owner lists hold the new ones,
+    the kernel gets borrowed views of them."""
+    old_i, old_f = keep_i[slot], keep_f[slot]
+    new_i = np.empty((old_i.shape[0] * 2, old_i.shape[1]), dtype=old_i.dtype)
+    new_f = np.empty((old_f.shape[0] * 2, old_f.shape[1]), dtype=old_f.dtype)
+    new_i[:n] = old_i[:n]
+    new_f[:n] = old_f[:n]
     keep_i[slot] = new_i
     keep_f[slot] = new_f
     return borrowed((new_i, new_f))
