@@ -72,20 +72,6 @@ def resolve_db_path(db: str | None) -> str:
     return db or os.environ.get("MBT_DB") or DEFAULT_DB
 
 
-def _varying_strings(table) -> bool:
-    """True when a column of the Arrow ``table`` holds strings other than one repeated value: plain strings,
-    or a dictionary column over several of them (account ids, asset names)."""
-    import pyarrow as pa
-
-    for field, column in zip(table.schema, table.columns):
-        typ = field.type
-        if pa.types.is_string(typ) or pa.types.is_large_string(typ):
-            return True
-        if pa.types.is_dictionary(typ) and any(len(chunk.dictionary) > 1 for chunk in column.chunks):
-            return True
-    return False
-
-
 def _constant_columns(batch) -> dict[str, str]:
     """The string columns of an Arrow record batch that hold one value in every row (a dictionary column
     whose dictionary is that one string, no nulls): name → value."""
@@ -314,35 +300,37 @@ class Store:
             self.con.execute("DELETE FROM run_metrics WHERE run_id = ? AND scenario = '*'", [run_id])
             self._insert_tables(tables)
 
+    COMBINE_ROWS = 1 << 21  # tables shorter than this go in as one INSERT (≈ 17 DuckDB row groups)
+
     def _insert_tables(self, tables: dict[str, Any]) -> None:
         """Append Arrow tables (or pandas frames) to the store's tables, in the caller's transaction.
 
-        A table with a string column that varies from row to row (account ids) is appended on one DuckDB
-        thread: the appends then fill whole row groups, compressed once at commit, instead of per-thread
-        partial ones that the checkpoint at close merges and compresses again; numeric tables (the
-        per-step time series) keep every thread. Measured (bench/RESULTS.md, issue #8): the end-to-end
-        benchmark's 612,000 result rows went in in 0.86 s instead of 1.12 s, into a 32 MiB file instead
-        of 51 MiB; a year's 5.3 M time-series rows beside them in 2.1 s instead of 2.5 s (one thread for
-        everything: 3.0 s)."""
-        threads = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
-        try:
-            for table, frame in tables.items():
-                if len(frame) == 0:
-                    continue
-                if not hasattr(frame, "to_batches"):  # a pandas frame
-                    self._insert_rows(table, frame, list(frame.columns), {})
-                    continue
-                one = _varying_strings(frame)
-                self.con.execute(f"SET threads = {1 if one else threads}")
-                for batch in frame.to_batches():  # one per outcome for result_tables' tables
-                    if batch.num_rows:
-                        consts = _constant_columns(batch)
-                        if len(consts) == batch.num_columns:  # keep one column to scan: the rows' count
-                            consts.pop(batch.schema.names[0])
-                        rows = batch.select([c for c in batch.schema.names if c not in consts]) if consts else batch
-                        self._insert_rows(table, rows, batch.schema.names, consts)
-        finally:
-            self.con.execute(f"SET threads = {threads}")
+        Every INSERT runs on all DuckDB threads, and each leaves up to one partial row group per thread for
+        the commit (or the checkpoint at close) to merge and compress again. A table's record batches (one
+        per outcome from ``outputs.tables``) therefore go in as one INSERT, combined, when the table is
+        shorter than ``COMBINE_ROWS``: for such tables the partial row groups of an INSERT per batch are a
+        large share of the rows. Longer tables (a year's time series) go in batch by batch, without the
+        copy. String columns that hold one value in every row (``run_id``, ``scenario``, a single rule's
+        name) go in as SQL parameters. Measured (bench/RESULTS.md, issue #8, 2026-12-06): the end-to-end
+        benchmark's 616,201 result rows in 0.30-0.37 s instead of 0.45-0.57 s (one INSERT per outcome, one
+        thread for tables with account ids)."""
+        import pyarrow as pa
+
+        for table, frame in tables.items():
+            if len(frame) == 0:
+                continue
+            if not hasattr(frame, "to_batches"):  # a pandas frame
+                self._insert_rows(table, frame, list(frame.columns), {})
+                continue
+            batches = [b for b in frame.to_batches() if b.num_rows]
+            if len(batches) > 1 and frame.num_rows < self.COMBINE_ROWS:
+                batches = pa.Table.from_batches(batches, schema=frame.schema).combine_chunks().to_batches()
+            for batch in batches:
+                consts = _constant_columns(batch)
+                if len(consts) == batch.num_columns:  # keep one column to scan: the rows' count
+                    consts.pop(batch.schema.names[0])
+                rows = batch.select([c for c in batch.schema.names if c not in consts]) if consts else batch
+                self._insert_rows(table, rows, batch.schema.names, consts)
 
     def _insert_rows(self, table: str, rows: Any, columns: list[str], consts: dict[str, str]) -> None:
         """INSERT ``rows`` into ``table``; the ``consts`` columns as one value each (a SQL parameter): DuckDB

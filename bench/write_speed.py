@@ -1,15 +1,18 @@
 """The write of a run's result rows alone: ``Store.write_run`` of the end-to-end benchmark's tables.
 
 Replays the end-to-end dataset once (``bench/end_to_end.py`` builds it; run that first) and keeps the
-result tables as Parquet in its folder; then, for each variant, copies the benchmark store to a temporary
-file and times ``write_run`` (one transaction: delete any rows of the run id, insert, commit) and the
-``close`` after it, ``--repeats`` times. Variants:
+result tables as Arrow IPC files in its folder (one record batch per outcome, as ``mbt run`` hands them to
+the store); then, for each variant, copies the benchmark store to a temporary file and times ``write_run``
+(one transaction: delete any rows of the run id, insert, commit) and the ``close`` after it, ``--repeats``
+times; by default the copy first gets the same rows written and closed (untimed), so the timed write
+replaces them as a repeated ``mbt run`` does (``--new-run``: time a first write instead). Variants:
 
-- ``default``: as ``mbt run`` writes;
+- ``default``: as ``mbt run`` writes (``Store._insert_tables``: one INSERT per table, outcomes combined,
+  all DuckDB threads);
 - ``unordered``: ``SET preserve_insertion_order = false`` first;
-- ``threads``: every table appended on all DuckDB threads (``mbt`` uses one thread for tables with an
-  account-id column, see ``Store._insert_tables``);
-- ``unordered+threads``: both.
+- ``per-outcome``: one INSERT per outcome's batch, all threads;
+- ``previous``: how f2ffddb wrote — one INSERT per outcome, tables with an account-id column on one DuckDB
+  thread.
 
     python bench/write_speed.py                       # every variant, 3 repeats
     python bench/write_speed.py --only default --repeats 5
@@ -29,16 +32,15 @@ from pathlib import Path
 
 import common
 
-VARIANTS = ("default", "unordered", "threads", "unordered+threads")
+VARIANTS = ("default", "unordered", "per-outcome", "previous")
 RUN_ID = "write-speed-0000"
 
 
 def _tables(work: Path) -> dict:
-    """The result tables of a replay of the benchmark dataset, cached as Parquet beside it."""
+    """The result tables of a replay of the benchmark dataset, cached as Arrow IPC files beside it."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    folder = work / "write_speed_tables"
+    folder = work / "write_speed_batches"
     if not (folder / "done").exists():
         from backtest.config import load_config
         from backtest.inputs import load_inputs
@@ -56,37 +58,75 @@ def _tables(work: Path) -> dict:
         for name, table in tables.items():
             if not hasattr(table, "to_batches"):
                 table = pa.Table.from_pandas(table, preserve_index=False)
-            pq.write_table(table, folder / f"{name}.parquet")
+            with pa.OSFile(str(folder / f"{name}.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as out:
+                for batch in table.to_batches():
+                    out.write_batch(batch)
         (folder / "done").touch()
-    return {p.stem: pq.read_table(p) for p in sorted(folder.glob("*.parquet"))}
+    return {p.stem: pa.ipc.open_stream(pa.memory_map(str(p))).read_all() for p in sorted(folder.glob("*.arrow"))}
 
 
-def time_variant(variant: str, db: Path, tables: dict, repeats: int) -> list[tuple[float, float, int]]:
-    import backtest.store as store_module
+def _per_outcome(one_thread: bool):
+    """``Store._insert_tables`` as it was before 2026-12-06 (an INSERT per batch; optionally one DuckDB thread
+    for tables with a string column that varies), for comparison."""
+    import pyarrow as pa
+
+    from backtest.store import _constant_columns
+
+    def varying(frame) -> bool:
+        for field, column in zip(frame.schema, frame.columns):
+            if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+                return True
+            if pa.types.is_dictionary(field.type) and any(len(c.dictionary) > 1 for c in column.chunks):
+                return True
+        return False
+
+    def insert(self, tables) -> None:
+        threads = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
+        try:
+            for table, frame in tables.items():
+                self.con.execute(f"SET threads = {1 if one_thread and varying(frame) else threads}")
+                for batch in frame.to_batches():
+                    if batch.num_rows:
+                        consts = _constant_columns(batch)
+                        if len(consts) == batch.num_columns:
+                            consts.pop(batch.schema.names[0])
+                        rows = batch.select([c for c in batch.schema.names if c not in consts]) if consts else batch
+                        self._insert_rows(table, rows, batch.schema.names, consts)
+        finally:
+            self.con.execute(f"SET threads = {threads}")
+    return insert
+
+
+def time_variant(variant: str, db: Path, tables: dict, repeats: int,
+                 replace: bool = True) -> list[tuple[float, float, int]]:
     from backtest.store import Store
 
-    varying = store_module._varying_strings
+    default = Store._insert_tables
     out = []
     try:
-        if "threads" in variant:
-            store_module._varying_strings = lambda frame: False
+        if variant in ("per-outcome", "previous"):
+            Store._insert_tables = _per_outcome(one_thread=variant == "previous")
         for _ in range(repeats):
             with tempfile.TemporaryDirectory(dir=db.parent) as tmp:
                 copy = Path(tmp) / "copy.duckdb"
                 shutil.copy(db, copy)
+                run = {"run_id": RUN_ID, "name": "write-speed", "created_at": datetime.now(timezone.utc),
+                       "config_json": "{}", "config_hash": "-", "data_fingerprint": "-", "mbt_version": "-",
+                       "engine": "fast", "grid_steps": 0, "accounts": 0, "assets": []}
+                if replace:  # the run's rows already stored and checkpointed, as by an earlier `mbt run`
+                    with Store(str(copy)) as first:
+                        first.write_run(run, tables)
                 store = Store(str(copy))
                 if "unordered" in variant:
                     store.con.execute("SET preserve_insertion_order = false")
                 t0 = time.perf_counter()
-                store.write_run({"run_id": RUN_ID, "name": "write-speed", "created_at": datetime.now(timezone.utc),
-                                 "config_json": "{}", "config_hash": "-", "data_fingerprint": "-", "mbt_version": "-",
-                                 "engine": "fast", "grid_steps": 0, "accounts": 0, "assets": []}, tables)
+                store.write_run(run, tables)
                 t1 = time.perf_counter()
                 store.close()
                 t2 = time.perf_counter()
                 out.append((t1 - t0, t2 - t1, os.path.getsize(copy)))
     finally:
-        store_module._varying_strings = varying
+        Store._insert_tables = default
     return out
 
 
@@ -96,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="the end-to-end benchmark's dataset folder (bench.toml, bench.duckdb)")
     ap.add_argument("--only", nargs="*", choices=VARIANTS, default=list(VARIANTS))
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--new-run", action="store_true",
+                    help="time the first write of the run id (default: a rewrite of rows stored by an earlier "
+                         "write, which is what each `mbt run` round of bench/end_to_end.py does)")
     args = ap.parse_args(argv)
     work = Path(args.work)
     if not (work / "bench.duckdb").exists():
@@ -107,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rows: {rows} ({sum(rows.values()):,} in all); {common.load_line()}")
     print("\n| variant | write s (each repeat) | median | close s | file MiB |\n|---|---|---:|---|---:|")
     for variant in args.only:
-        res = time_variant(variant, work / "bench.duckdb", tables, args.repeats)
+        res = time_variant(variant, work / "bench.duckdb", tables, args.repeats, replace=not args.new_run)
         print(f"| {variant} | {', '.join(f'{w:.3f}' for w, _, _ in res)} | {statistics.median(w for w, _, _ in res):.3f} "
               f"| {', '.join(f'{c:.3f}' for _, c, _ in res)} | {res[-1][2] / 2**20:.0f} |")
     return 0

@@ -84,6 +84,27 @@ def _log_changes(t, c, d, c0, d0, log_i, log_f, n_log):
     return n_log
 
 
+@njit(cache=True, nogil=True)
+def _level_bits(levels):
+    """Masks and shifts of the block sizes when every one is a power of two (the default levels are): the
+    kernel then tests alignment with ``t & mask`` and finds a block with ``t >> shift`` instead of integer
+    divisions (≈ 8 % of a kernel's time on the end-to-end book); ``ok`` is False otherwise."""
+    n = levels.shape[0]
+    masks = np.empty(n, dtype=np.int64)
+    shifts = np.empty(n, dtype=np.int64)
+    ok = True
+    for lv in range(n):
+        size = levels[lv]
+        masks[lv] = size - 1
+        sh = 0
+        while sh < 62 and (np.int64(1) << sh) < size:
+            sh += 1
+        shifts[lv] = sh
+        if size <= 0 or (np.int64(1) << sh) != size:
+            ok = False
+    return masks, shifts, ok
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _owed(d, pd, t):
     owed = 0.0
@@ -137,6 +158,7 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
     held_c = np.empty(K, dtype=np.int64)
     held_d = np.empty(K, dtype=np.int64)
     n_levels = levels.shape[0]
+    masks, shifts, pow2 = _level_bits(levels)
     evaluated = 0
     for a in range(A):
         c = coll[a]
@@ -148,17 +170,20 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
         while t < T:
             next_ev = ev_step[e] if e < e_end else T
             skipped = False
-            if t % levels[n_levels - 1] == 0:  # aligned to the smallest block: try the levels, largest first
+            small = n_levels - 1
+            if ((t & masks[small]) == 0) if pow2 else (t % levels[small] == 0):
+                # aligned to the smallest block: try the levels, largest first
                 for lv in range(n_levels):
                     block = levels[lv]
-                    if t % block == 0:
+                    if ((t & masks[lv]) == 0) if pow2 else (t % block == 0):
                         stop = min(t + block, T)
                         if stop <= next_ev:
-                            if skip(kp, lv, t // block, r, c, d):
+                            nb = (t >> shifts[lv]) if pow2 else (t // block)  # the block's number at this level
+                            if skip(kp, lv, nb, r, c, d):
                                 t = stop
                                 skipped = True
                                 break
-                            s = 0 if ABSORB else stuck(kp, lv, t // block, r, c, d, gas, share)  # absorbs pay no gas
+                            s = 0 if ABSORB else stuck(kp, lv, nb, r, c, d, gas, share)  # absorbs pay no gas
                             if s > 0:
                                 # no call can pay for itself and nothing changes: only bad debt may accrue
                                 if s == 2:

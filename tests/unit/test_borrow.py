@@ -87,3 +87,15 @@ def test_kernel_buffers_grow_and_still_match_the_reference() -> None:
     for f in ("collateral_usd", "debt_usd"):
         np.testing.assert_allclose(getattr(fast, f), getattr(ref, f), rtol=1e-12, atol=0, err_msg=f)
     assert fast.capped_events_usd == ref.capped_events_usd > 0
+
+
+def test_level_bits_give_masks_and_shifts_of_power_of_two_blocks_only():
+    from backtest.engine.kernel import _level_bits
+
+    masks, shifts, ok = _level_bits(np.array([1024, 256, 64, 16, 4], dtype=np.int64))
+    assert ok and masks.tolist() == [1023, 255, 63, 15, 3] and shifts.tolist() == [10, 8, 6, 4, 2]
+    for t in (0, 4, 1000, 1024, 2047):
+        assert [(t & m) == 0 for m in masks] == [t % b == 0 for b in (1024, 256, 64, 16, 4)]
+        assert [t >> s for s in shifts] == [t // b for b in (1024, 256, 64, 16, 4)]
+    assert _level_bits(np.array([6, 3], dtype=np.int64))[2] is False
+    assert _level_bits(np.array([1], dtype=np.int64))[2] is True  # one-step blocks: mask 0, shift 0

@@ -169,7 +169,7 @@ def _run(engine, s: Scenario) -> ReplayResult:
 
 # Small blocks make skipping decisions happen at many boundaries inside a 40-step path; the defaults
 # (256/16) mostly reduce to one partial fine block per account.
-BLOCK_SIZES = [(4, 2), (8, 8), (2, 1), None]
+BLOCK_SIZES = [(4, 2), (8, 8), (2, 1), (6, 3), None]  # (6, 3): not powers of two (divisions, not shifts)
 
 
 def _fast_variants():

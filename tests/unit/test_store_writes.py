@@ -1,11 +1,11 @@
-"""Store writes of result rows: one-value string columns as parameters, one thread for string tables."""
+"""Store writes of result rows: one INSERT per table (outcomes combined), one-value string columns as parameters."""
 
 from datetime import datetime, timezone
 
 import numpy as np
 import pyarrow as pa
 
-from backtest.store import Store, _constant_columns, _varying_strings
+from backtest.store import Store, _constant_columns
 
 
 def _same(value, n):
@@ -15,6 +15,20 @@ def _same(value, n):
 def _run(run_id):
     return {"run_id": run_id, "name": "t", "created_at": datetime(2026, 1, 1, tzinfo=timezone.utc),
             "config_json": "{}", "config_hash": "h", "data_fingerprint": "f", "mbt_version": "0"}
+
+
+class _Recording:
+    """A connection that notes the text of every statement it runs."""
+
+    def __init__(self, inner, seen):
+        self.inner, self.seen = inner, seen
+
+    def execute(self, sql, *args):
+        self.seen.append(sql)
+        return self.inner.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
 
 def _liquidations(run_id, rule, accounts):
@@ -31,21 +45,26 @@ def _liquidations(run_id, rule, accounts):
     })
 
 
-def test_constant_and_varying_string_columns_are_told_apart():
+def test_constant_string_columns_are_found():
     t = _liquidations("r1", "current", [0, 2, 1])
     consts = _constant_columns(t.to_batches()[0])
     assert consts == {"run_id": "r1", "rule": "current", "scenario": "historical", "debt_asset": "USDC",
                       "collateral_asset": "WETH"}
-    assert _varying_strings(t)
-    assert not _varying_strings(t.drop_columns(["account"]))
-    assert _varying_strings(pa.table({"x": pa.array(["a", "a"])}))  # plain strings count as varying
+    assert _constant_columns(pa.table({"x": pa.array(["a", "a"])}).to_batches()[0]) == {}  # plain strings vary
+    # two outcomes combined: the rule differs between them, so it is a column; the rest stay one value each
+    two = pa.concat_tables([t, _liquidations("r1", "tighter", [1])]).combine_chunks()
+    assert set(_constant_columns(two.to_batches()[0])) == {"run_id", "scenario", "debt_asset", "collateral_asset"}
 
 
-def test_write_run_stores_every_value_of_each_outcome_and_restores_the_thread_setting(tmp_path):
+def test_write_run_stores_every_value_of_each_outcome_in_one_insert_per_table(tmp_path):
     with Store(str(tmp_path / "w.duckdb")) as store:
         before = store.con.execute("SELECT current_setting('threads')").fetchone()[0]
         two = pa.concat_tables([_liquidations("r1", "current", [0, 2]), _liquidations("r1", "tighter", [1])])
+        statements = []
+        store.con = _Recording(store.con, statements)
         store.write_run(_run("r1"), {"liquidations": two})
+        store.con = store.con.inner
+        assert sum(s.startswith('INSERT INTO "liquidations"') for s in statements) == 1
         rows = store.con.execute("SELECT run_id, rule, scenario, account, debt_asset, collateral_asset, call "
                                  "FROM liquidations ORDER BY rule, call").fetchall()
         assert rows == [("r1", "current", "historical", "0xa", "USDC", "WETH", 0),
@@ -82,3 +101,16 @@ def test_result_account_ids_are_stored_uncompressed_in_a_new_store(tmp_path):
         assert used["account"] == "Uncompressed"
         assert used["debt_asset"] != "Uncompressed"
         assert store.con.execute("SELECT count(*), count(DISTINCT account) FROM liquidations").fetchone() == (150, 3)
+
+
+def test_a_long_table_goes_in_batch_by_batch_with_the_same_rows(tmp_path):
+    with Store(str(tmp_path / "l.duckdb")) as store:
+        two = pa.concat_tables([_liquidations("r1", "current", [0, 2]), _liquidations("r1", "tighter", [1])])
+        store.COMBINE_ROWS = 3  # this table (3 rows) counts as long: no combined copy
+        statements = []
+        store.con = _Recording(store.con, statements)
+        store.write_run(_run("r1"), {"liquidations": two})
+        store.con = store.con.inner
+        assert sum(s.startswith('INSERT INTO "liquidations"') for s in statements) == 2
+        assert store.con.execute("SELECT rule, account, call FROM liquidations ORDER BY rule, call").fetchall() == [
+            ("current", "0xa", 0), ("current", "0xc", 1), ("tighter", "0xb", 0)]
