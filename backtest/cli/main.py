@@ -11,7 +11,14 @@ import logging
 import os
 import sys
 
-from .base import cli, db_option, debug_option
+# One BLAS thread unless the user says otherwise (read when numpy loads OpenBLAS, so before any import
+# of numpy): mbt runs its jobs on both cores itself, and its few mat-vecs (health factors, metrics) are too
+# small to share. OpenBLAS's default pool spins a second thread after each call, which then competes with
+# the replay threads for a core: `mbt run` on the end-to-end book took 1.72-2.01 s with it, 1.52-1.63 s
+# without (bench/RESULTS.md, issue #8, 2026-12-06).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from .base import cli, db_option, debug_option  # noqa: E402
 
 #: verb → the module that registers it (imported when the verb is invoked; ``ingest rpc`` likewise)
 VERBS = {name: f"backtest.cli.{name}" for name in (
