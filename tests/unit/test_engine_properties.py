@@ -593,3 +593,28 @@ def test_book_totals_hands_back_a_column_whose_partials_outgrow_their_room() -> 
     got_c, got_d = book_exact_totals(Book(coll, debt), log_i, log_f, 2)
     np.testing.assert_array_equal(got_c, exact_totals(coll, log_i, log_f, 2, side=0))
     np.testing.assert_array_equal(got_d, np.zeros((2, 2)))
+
+
+def test_book_totals_start_sums_by_exponent_bins_are_math_fsum() -> None:
+    """The starting book is summed as integer significands binned by exponent (``totals._start_sums``): many
+    values of one exponent (bins flushed every ``_FLUSH``), signs mixed with cancellation, a wide exponent
+    spread, values at both ends of the range; every column's total is ``math.fsum`` of it."""
+    from backtest.engine.totals import _FLUSH, book_totals
+
+    rng = np.random.default_rng(7)
+    A = 3 * _FLUSH + 17
+    same_exp = rng.uniform(1.0, 2.0, A)  # one bin, flushed three times
+    cancel = rng.choice([1e20, -1e20, 3.0, -2.5, 2.0 ** -900], A) * rng.uniform(1.0, 1.5, A)
+    spread = np.ldexp(rng.uniform(0.5, 1.0, A), rng.integers(-60, 60, A))
+    edges = np.resize(np.array([2.0 ** -960, 2.0 ** 960, -2.0 ** 960, 0.0, -0.0, 1.0]), A)
+    coll = np.column_stack([same_exp, cancel, spread, edges])
+    debt = np.ascontiguousarray(coll[::-1] * -1.0)
+    log_i, log_f = np.zeros((0, 3), dtype=np.int64), np.zeros((0, 2))
+    tot, ok = book_totals(np.ascontiguousarray(coll), debt, log_i, log_f, 2)
+    assert ok.all()
+    for k in range(coll.shape[1]):
+        assert tot[0, 0, k] == tot[0, 1, k] == math.fsum(coll[:, k].tolist())
+        assert tot[1, 0, k] == math.fsum(debt[:, k].tolist())
+    # just outside the range the column goes to the big-integer path
+    _, ok = book_totals(np.array([[2.0 ** 960 * 1.5, 1.0]]), np.array([[2.0 ** -961, 1.0]]), log_i, log_f, 1)
+    assert ok.tolist() == [[False, True], [False, True]]
