@@ -8,8 +8,10 @@ the engine's kernels (a test holds it to that).
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -132,70 +134,234 @@ def _grid(cfg: RunConfig, series: dict[str, tuple[np.ndarray, np.ndarray]], grid
     return np.unique(np.concatenate(stamps)) if stamps else np.zeros(0, np.int64)
 
 
-def load_inputs(store: Store, cfg: RunConfig) -> RunInputs:
-    """Read and check everything ``cfg`` needs from ``store``; raise ``MbtError`` naming what is missing."""
-    start, end = _ts(cfg.start_us), _ts(cfg.end_us)
-    rows = store.query("run_assets", start=start, end=end).fetchall()
-    if not any(in_pos for _, in_pos in rows):
-        raise MbtError(f"{store.path}: no positions stored (load a snapshot with `mbt ingest csv --positions FILE`)")
-    grid_assets = sorted(a for a, in_pos in rows if in_pos)
+@dataclass(frozen=True)
+class ReadSpec:
+    """What a run's store reads depend on: the ``[run]`` period, step and price-source choice (the rule sets
+    only add checks, and the extra data some kinds need, after them)."""
+
+    start_us: int
+    end_us: int
+    step_s: int | None
+    price_source: Any
+
+    @classmethod
+    def of(cls, cfg: RunConfig) -> "ReadSpec":
+        ps = cfg.price_source
+        return cls(cfg.start_us, cfg.end_us, cfg.step_s, dict(ps) if isinstance(ps, Mapping) else ps)
+
+
+class _Reads:
+    """A run's store reads in three stages, each run once, in order, and kept — its result or the error it
+    raised — so that ``load_inputs`` raises a stage's error at the point where it would have met it, after
+    the config checks that come before it, whichever thread ran the stage.
+
+    ``assets``: the assets of positions and events (``run_assets``); ``grid``: the grid assets' prices and
+    the grid, then the run's assets; ``book``: the other assets' prices, the price matrix, accounts,
+    positions, events and the fingerprint of all that.
+    """
+
+    STAGES = ("assets", "grid", "book")
+
+    def __init__(self, store: Store, spec: ReadSpec) -> None:
+        self.store = store
+        self.spec = spec
+        self._done: dict[str, tuple[bool, Any]] = {}
+
+    def stage(self, name: str) -> Any:
+        if name not in self._done:
+            for earlier in self.STAGES[:self.STAGES.index(name)]:
+                self.stage(earlier)
+            try:
+                self._done[name] = (True, getattr(self, f"_{name}")())
+            except Exception as exc:  # noqa: BLE001  (kept, raised where load_inputs reaches this stage)
+                self._done[name] = (False, exc)
+        ok, value = self._done[name]
+        if not ok:
+            raise value
+        return value
+
+    def run_all(self) -> None:
+        """Every stage, stopping at the first that fails (the prefetch thread's work)."""
+        try:
+            for name in self.STAGES:
+                self.stage(name)
+        except Exception:  # noqa: BLE001  (kept in _done)
+            pass
+
+    def _assets(self):
+        spec = self.spec
+        start, end = _ts(spec.start_us), _ts(spec.end_us)
+        rows = self.store.query("run_assets", start=start, end=end).fetchall()
+        if not any(in_pos for _, in_pos in rows):
+            raise MbtError(f"{self.store.path}: no positions stored (load a snapshot with `mbt ingest csv "
+                           "--positions FILE`)")
+        return rows
+
+    def _grid(self):
+        spec, store = self.spec, self.store
+        start, end = _ts(spec.start_us), _ts(spec.end_us)
+        rows = self.stage("assets")
+        grid_assets = sorted(a for a, in_pos in rows if in_pos)
+        sources: dict[str, str] = {}
+        series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        _load_series(store, spec, grid_assets, end, sources, series)
+        grid = _grid(spec, series, grid_assets)
+        if len(grid) == 0:
+            raise MbtError(f"empty grid: no prices of the held assets between run.start {start} and run.end {end}")
+        # only what the run applies must be configured: events after the last grid point are never applied
+        if int(grid[-1]) < spec.end_us:
+            rows = store.query("run_assets", start=start, end=_ts(grid[-1])).fetchall()
+        return sorted(a for a, _ in rows), grid, sources, series
+
+    def _book(self):
+        spec, store = self.spec, self.store
+        start, end = _ts(spec.start_us), _ts(spec.end_us)
+        assets, grid, sources, series = self.stage("grid")
+        _load_series(store, spec, [a for a in assets if a not in series], end, sources, series)
+        prices = np.empty((len(grid), len(assets)))
+        for k, asset in enumerate(assets):
+            ts, px = series[asset]
+            idx = np.searchsorted(ts, grid, side="right") - 1
+            if idx[0] < 0:
+                raise MbtError(f"asset {asset!r}: no price at or before the first grid point {_ts(grid[0])} "
+                               f"(first {sources[asset]!r} price is at {_ts(ts[0])})")
+            prices[:, k] = px[idx]
+        grid_end = _ts(grid[-1])
+        store.query("run_accounts", start=start, end=grid_end)
+        # fetched as Arrow: the result tables use this string array as is; the engine side gets Python strings
+        account_names = store.query_arrow("run_account_ids")["account"].combine_chunks()
+        accounts = np.empty(len(account_names), dtype=object)
+        accounts[:] = account_names.to_pylist()  # not .to_numpy(), which imports pandas
+        pos = store.query("run_positions", assets=assets).fetchnumpy()
+        A, K = len(accounts), len(assets)
+        coll = np.zeros((A, K))
+        debt = np.zeros((A, K))
+        coll[pos["ai"], pos["ki"]] = pos["collateral"]
+        debt[pos["ai"], pos["ki"]] = pos["debt"]
+        ev = store.query("run_events", start=start, end=grid_end, assets=assets).fetchnumpy()
+        ev_ts = np.asarray(ev["ts_us"], dtype=np.int64)
+        events = Events(
+            account=np.asarray(ev["ai"], dtype=np.int64),
+            step=np.searchsorted(grid, ev_ts, side="left").astype(np.int64),
+            asset=np.asarray(ev["ki"], dtype=np.int64),
+            action=np.asarray(ev["action"], dtype=np.int8),
+            amount=np.asarray(ev["amount"], dtype=np.float64),
+        )
+        h = hashlib.blake2b(digest_size=16)
+        h.update("\x1f".join(assets).encode())
+        h.update("\x1f".join(f"{a}={sources[a]}" for a in assets).encode())
+        for asset in assets:
+            h.update(series[asset][0].tobytes())
+            h.update(series[asset][1].tobytes())
+        h.update("\x1f".join(accounts.tolist()).encode())
+        h.update(coll.tobytes())
+        h.update(debt.tobytes())
+        h.update(ev_ts.tobytes())
+        for arr in (events.account, events.asset, events.action, events.amount):
+            h.update(arr.tobytes())
+        return prices, account_names, accounts, coll, debt, ev, events, h
+
+
+class Prefetch:
+    """The store reads of ``mbt run`` started on a thread of their own before the config is validated.
+
+    Loading a config imports the model and kind plug-ins, numba with them (≈ 0.3 s of Python that holds the
+    GIL); DuckDB's reads release it. ``start`` peeks at the config's ``[run]`` table (period, step, price
+    source), opens the store and runs the reads on a cursor of its own; ``load_inputs`` takes them when the
+    validated config asks for the same reads, and reads afresh otherwise. Errors wait for their turn: a
+    read's error is raised by ``load_inputs`` where it would have met it, a config error first, a store that
+    cannot be opened here is opened (and its error raised) as usual later. Only for a database file that
+    exists: nothing is created before the config is known to be valid.
+    """
+
+    def __init__(self, store: Store, spec: ReadSpec) -> None:
+        self.store = store
+        self._view = store.cursor_view()
+        self.reads = _Reads(self._view, spec)
+        self._thread = threading.Thread(target=self.reads.run_all, name="mbt-prefetch", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def start(cls, db_path: str, config_path: str) -> "Prefetch | None":
+        """A running prefetch, or None when the store or the config's ``[run]`` table cannot be read here."""
+        spec = peek_spec(config_path)
+        if spec is None or not Path(db_path).is_file():
+            return None
+        try:
+            store = Store(db_path)
+        except Exception:  # noqa: BLE001  (opened again, and its error raised, in the ordinary order)
+            return None
+        try:
+            return cls(store, spec)
+        except Exception:  # noqa: BLE001
+            store.close()
+            return None
+
+    def take(self, store: Store, cfg: RunConfig) -> "_Reads | None":
+        """The reads, when they were made on ``store`` for what ``cfg`` asks (None: read afresh)."""
+        self._thread.join()
+        if store is not self.store or self.reads.spec != ReadSpec.of(cfg):
+            return None
+        return self.reads
+
+    def close(self) -> None:
+        """Stop and join the reads (a config error ends the run before they are taken); close the cursor.
+        Harmless to repeat."""
+        if self._thread.is_alive():
+            try:
+                self._view.interrupt()
+            except Exception:  # noqa: BLE001
+                pass
+            self._thread.join()
+        try:
+            self._view.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def peek_spec(config_path: str) -> ReadSpec | None:
+    """The reads a config's ``[run]`` table asks for, read without validating the rest (None when it is not
+    plainly readable: the config's own errors are for ``load_config`` to raise)."""
+    from .config import read_document
+    from .confkit import _instant
+    from .timeutil import parse_duration
+
+    try:
+        run = read_document(config_path)["run"]
+        start, end = _instant(run["start"], "run.start"), _instant(run["end"], "run.end")
+        step = parse_duration(run["step"]) if "step" in run else None
+        ps = run.get("price_source")
+        if isinstance(ps, Mapping):
+            ps = {str(k): v for k, v in ps.items()}
+        return ReadSpec(start, end, step, ps)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def load_inputs(store: Store, cfg: RunConfig, prefetched: Prefetch | None = None) -> RunInputs:
+    """Read and check everything ``cfg`` needs from ``store``; raise ``MbtError`` naming what is missing.
+
+    ``prefetched``: reads ``Prefetch`` started before the config was validated; used when they match."""
+    reads = prefetched.take(store, cfg) if prefetched is not None else None
+    if reads is None:
+        reads = _Reads(store, ReadSpec.of(cfg))
+    try:
+        return _checked_inputs(reads, cfg)
+    finally:
+        if prefetched is not None:
+            prefetched.close()
+
+
+def _checked_inputs(reads: _Reads, cfg: RunConfig) -> RunInputs:
+    store = reads.store
+    end = _ts(cfg.end_us)
+    rows = reads.stage("assets")
     _check_price_source_keys(cfg, sorted(a for a, _ in rows))
-    sources: dict[str, str] = {}
-    series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    _load_series(store, cfg, grid_assets, end, sources, series)
-    grid = _grid(cfg, series, grid_assets)
-    if len(grid) == 0:
-        raise MbtError(f"empty grid: no prices of the held assets between run.start {start} and run.end {end}")
-    # only what the run applies must be configured: events after the last grid point are never applied
-    if int(grid[-1]) < cfg.end_us:
-        rows = store.query("run_assets", start=start, end=_ts(grid[-1])).fetchall()
-    assets = sorted(a for a, _ in rows)
+    assets, grid, sources, series = reads.stage("grid")
     for rule in cfg.rules:
         if rule.plugin.asset_params:
             rule.require_assets(assets)  # raises naming the first asset without parameters
-    _load_series(store, cfg, [a for a in assets if a not in series], end, sources, series)
-    prices = np.empty((len(grid), len(assets)))
-    for k, asset in enumerate(assets):
-        ts, px = series[asset]
-        idx = np.searchsorted(ts, grid, side="right") - 1
-        if idx[0] < 0:
-            raise MbtError(f"asset {asset!r}: no price at or before the first grid point {_ts(grid[0])} "
-                           f"(first {sources[asset]!r} price is at {_ts(ts[0])})")
-        prices[:, k] = px[idx]
-
-    grid_end = _ts(grid[-1])
-    store.query("run_accounts", start=start, end=grid_end)
-    # fetched as Arrow: the result tables use this string array as is; the engine side gets Python strings
-    account_names = store.query_arrow("run_account_ids")["account"].combine_chunks()
-    accounts = np.empty(len(account_names), dtype=object)
-    accounts[:] = account_names.to_pylist()  # not .to_numpy(), which imports pandas
-    pos = store.query("run_positions", assets=assets).fetchnumpy()
-    A, K = len(accounts), len(assets)
-    coll = np.zeros((A, K))
-    debt = np.zeros((A, K))
-    coll[pos["ai"], pos["ki"]] = pos["collateral"]
-    debt[pos["ai"], pos["ki"]] = pos["debt"]
-    ev = store.query("run_events", start=start, end=grid_end, assets=assets).fetchnumpy()
-    ev_ts = np.asarray(ev["ts_us"], dtype=np.int64)
-    events = Events(
-        account=np.asarray(ev["ai"], dtype=np.int64),
-        step=np.searchsorted(grid, ev_ts, side="left").astype(np.int64),
-        asset=np.asarray(ev["ki"], dtype=np.int64),
-        action=np.asarray(ev["action"], dtype=np.int8),
-        amount=np.asarray(ev["amount"], dtype=np.float64),
-    )
-    h = hashlib.blake2b(digest_size=16)
-    h.update("\x1f".join(assets).encode())
-    h.update("\x1f".join(f"{a}={sources[a]}" for a in assets).encode())
-    for asset in assets:
-        h.update(series[asset][0].tobytes())
-        h.update(series[asset][1].tobytes())
-    h.update("\x1f".join(accounts.tolist()).encode())
-    h.update(coll.tobytes())
-    h.update(debt.tobytes())
-    h.update(ev_ts.tobytes())
-    for arr in (events.account, events.asset, events.action, events.amount):
-        h.update(arr.tobytes())
+    prices, account_names, accounts, coll, debt, ev, events, h = reads.stage("book")
     data = RunData(assets, accounts, grid, cfg.start_us, prices, Book(coll, debt), events, series)
     needs = set().union(*(rule.plugin.needs | rule.market.plugin.needs for rule in cfg.rules))
     if "position_rows" in needs or "event_markets" in needs:

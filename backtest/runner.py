@@ -106,8 +106,10 @@ class RunOutput:
 
 
 def run(store: Store, cfg: RunConfig, *, engine: str = "fast", executor: str = "local",
-        scheduler: str | None = None, command: str | None = None) -> RunOutput:
-    """Load, replay, measure and store one run; returns what the CLI prints."""
+        scheduler: str | None = None, command: str | None = None, prefetched=None) -> RunOutput:
+    """Load, replay, measure and store one run; returns what the CLI prints.
+
+    ``prefetched``: an ``inputs.Prefetch`` of ``store`` started before ``cfg`` was loaded (``mbt run``)."""
     if engine not in ENGINES:
         raise MbtError(f"--engine: unknown engine {engine!r} (fast, reference)")
     if executor not in EXECUTORS:
@@ -115,7 +117,7 @@ def run(store: Store, cfg: RunConfig, *, engine: str = "fast", executor: str = "
     # numba's target set-up (most of a cached kernel's load) runs while the DuckDB reads release the GIL
     warm = kernels.warm_up_in_background() if engine == "fast" and executor == "local" else None
     try:
-        inputs = load_inputs(store, cfg)
+        inputs = load_inputs(store, cfg, prefetched)
     finally:
         if warm is not None:
             warm.join()

@@ -8,6 +8,7 @@ database exactly as it was.
 
 from __future__ import annotations
 
+import copy
 import os
 from contextlib import contextmanager
 from functools import cache
@@ -117,6 +118,18 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+
+    def cursor_view(self) -> "Store":
+        """This store on a DuckDB cursor of its own (its own temp tables and results), for reads on another
+        thread while this connection is free for the caller; ``close`` on the view closes the cursor only."""
+        view = copy.copy(self)
+        view.con = self.con.cursor()
+        view.con.execute("SET TimeZone = 'UTC'")
+        return view
+
+    def interrupt(self) -> None:
+        """Stop the statement running on this connection (called from another thread)."""
+        self.con.interrupt()
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
