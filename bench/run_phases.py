@@ -14,6 +14,10 @@ runner evolves (whatever is absent in this version is simply not reported):
   ``events_by_account``, the numba kernel (``_replay_kernel``, or what ``kernel_for`` returns),
   ``exact_totals``; the rest of ``replay_fast`` (result assembly) is reported as such.
 
+The steps run one after the other, without ``mbt run``'s read prefetch (``inputs.Prefetch``), which overlaps
+"open store" and ``load_inputs`` with the runner's imports and "load config": the sum of the phases is
+that much longer than a real ``mbt run``.
+
 The numba kernel's cache load is timed apart with a 1×1 call first. Writes the same run rows as
 ``mbt run`` (same ``run_id``, replaced in place). Used by ``bench/end_to_end.py`` and
 ``bench/year_scale.py``.
