@@ -1,4 +1,5 @@
-"""`mbt` pins OpenBLAS to one thread unless the user chose a number (backtest/cli/main.py)."""
+"""Process settings of the `mbt` command (backtest/cli/main.py): OpenBLAS pinned to one thread unless the user
+chose a number; the cyclic garbage collector's first threshold raised."""
 
 import os
 import subprocess
@@ -46,3 +47,15 @@ def test_a_users_choice_is_kept():
     assert setting == "2"
     if threads is not None:
         assert threads == 2
+
+
+def test_the_collector_runs_at_the_raised_threshold():
+    from backtest.cli.main import GC_THRESHOLD
+
+    code = ("import atexit, gc, sys; atexit.register(lambda: print('GC', *gc.get_threshold())); "
+            "sys.argv = ['mbt', '--version']; import backtest.cli.main as m; m.main()")
+    env = dict(os.environ, MBT_SLOW_EXIT="1")  # an ordinary exit, so the atexit hook runs
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert f"GC {GC_THRESHOLD} 10 10" in out.stdout
+    assert GC_THRESHOLD > 700  # CPython's default
