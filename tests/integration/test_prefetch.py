@@ -125,3 +125,14 @@ def test_a_store_without_positions_fails_the_same_way(tmp_path):
     assert r.exit_code == 2 and "no positions stored" in r.stderr
     assert _no_prefetch_thread_left()
     assert Path(db).exists()
+
+
+def test_a_store_that_cannot_be_opened_here_is_opened_and_reported_as_usual(work):
+    """A file that is not a DuckDB database: the prefetch gives up quietly, `mbt run` opens it in the ordinary
+    order and names it in one line (after the config is known to be fine)."""
+    not_db = work / "not.duckdb"
+    not_db.write_text("this is not a database\n")
+    assert Prefetch.start(str(not_db), str(work / "run.toml")) is None
+    r = mbt("run", str(work / "run.toml"), "--db", str(not_db))
+    assert r.exit_code == 2 and "cannot open database" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert _no_prefetch_thread_left()
