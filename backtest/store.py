@@ -339,11 +339,15 @@ class Store:
             if len(batches) > 1 and frame.num_rows < self.COMBINE_ROWS:
                 batches = pa.Table.from_batches(batches, schema=frame.schema).combine_chunks().to_batches()
             for batch in batches:
-                consts = _constant_columns(batch)
-                if len(consts) == batch.num_columns:  # keep one column to scan: the rows' count
-                    consts.pop(batch.schema.names[0])
-                rows = batch.select([c for c in batch.schema.names if c not in consts]) if consts else batch
-                self._insert_rows(table, rows, batch.schema.names, consts)
+                self._insert_batch(table, batch)
+
+    def _insert_batch(self, table: str, batch) -> None:
+        """INSERT one Arrow record batch, its one-value string columns as SQL parameters."""
+        consts = _constant_columns(batch)
+        if len(consts) == batch.num_columns:  # keep one column to scan: the rows' count
+            consts.pop(batch.schema.names[0])
+        rows = batch.select([c for c in batch.schema.names if c not in consts]) if consts else batch
+        self._insert_rows(table, rows, batch.schema.names, consts)
 
     def _insert_rows(self, table: str, rows: Any, columns: list[str], consts: dict[str, str]) -> None:
         """INSERT ``rows`` into ``table``; the ``consts`` columns as one value each (a SQL parameter): DuckDB

@@ -70,7 +70,6 @@ def _per_outcome(one_thread: bool):
     for tables with a string column that varies), for comparison."""
     import pyarrow as pa
 
-    from backtest.store import _constant_columns
 
     def varying(frame) -> bool:
         for field, column in zip(frame.schema, frame.columns):
@@ -87,11 +86,7 @@ def _per_outcome(one_thread: bool):
                 self.con.execute(f"SET threads = {1 if one_thread and varying(frame) else threads}")
                 for batch in frame.to_batches():
                     if batch.num_rows:
-                        consts = _constant_columns(batch)
-                        if len(consts) == batch.num_columns:
-                            consts.pop(batch.schema.names[0])
-                        rows = batch.select([c for c in batch.schema.names if c not in consts]) if consts else batch
-                        self._insert_rows(table, rows, batch.schema.names, consts)
+                        self._insert_batch(table, batch)
         finally:
             self.con.execute(f"SET threads = {threads}")
     return insert

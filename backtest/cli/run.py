@@ -60,32 +60,27 @@ def _executor_options(executor: str, scheduler: str | None) -> dict[str, str]:
 @debug_option
 def run_cmd(config: str, db: str | None, as_json: bool, executor: str, scheduler: str | None, engine: str) -> None:
     """Replay the stored data under every rule set of CONFIG and compare them side by side."""
+    import contextlib
+    import shlex
+
     from ..inputs import Prefetch
     from ..store import Store, resolve_db_path
 
     options = _executor_options(executor, scheduler)
     path = resolve_db_path(db)
-    # the store reads run on a thread while the config (and numba with its plug-ins) loads; see Prefetch
-    pre = Prefetch.start(path, config)
-    try:
+    with contextlib.ExitStack() as stack:
+        # the store reads run on a thread while the config (and numba with its plug-ins) loads; see Prefetch
+        pre = Prefetch.start(path, config)
+        if pre is not None:  # on the way out, whatever happened: the reads joined first, then the store closed
+            stack.callback(pre.store.close)
+            stack.callback(pre.close)
         from ..config import load_config
         from ..runner import run
 
         cfg = load_config(config)
         t0 = time.perf_counter()
-        import shlex
-
         words = ["mbt", "run", config, "--db", path] + (["--engine", engine] if engine != "fast" else []) + \
             (["--executor", executor] if executor != "local" else []) + (["--scheduler", scheduler] if scheduler else [])
-        with (pre.store if pre is not None else Store(path)) as store:
-            handed, pre = pre, None  # the store is the with-block's now
-            try:
-                output = run(store, cfg, engine=engine, command=shlex.join(words), prefetched=handed, **options)
-            finally:
-                if handed is not None:  # joined and closed before the store closes, whatever happened
-                    handed.close()
-    finally:
-        if pre is not None:  # the config failed before the store was handed over
-            pre.close()
-            pre.store.close()
+        store = pre.store if pre is not None else stack.enter_context(Store(path))
+        output = run(store, cfg, engine=engine, command=shlex.join(words), prefetched=pre, **options)
     print_run(output, as_json, path, time.perf_counter() - t0)

@@ -159,6 +159,7 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
     held_d = np.empty(K, dtype=np.int64)
     n_levels = levels.shape[0]
     masks, shifts, pow2 = _level_bits(levels)
+    small = n_levels - 1  # the smallest block's level
     evaluated = 0
     for a in range(A):
         c = coll[a]
@@ -170,7 +171,6 @@ def replay_kernel(pc, pd, levels, kp, margs, share, fees, gas, enforce, coll, de
         while t < T:
             next_ev = ev_step[e] if e < e_end else T
             skipped = False
-            small = n_levels - 1
             if ((t & masks[small]) == 0) if pow2 else (t % levels[small] == 0):
                 # aligned to the smallest block: try the levels, largest first
                 for lv in range(n_levels):
